@@ -1,0 +1,1 @@
+"""Destinations the workbench keeps equal to segments (today: SendGrid contact lists)."""

@@ -1,0 +1,148 @@
+"""Typed results of the SendGrid client, and their parsing from SendGrid's JSON (defensively)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+IDENTIFIER_FIELDS = ("phone_number_id", "external_id", "anonymous_id")
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A contact as SendGrid stores it: its id, primary email, other identifiers and lists."""
+
+    id: str
+    email: str | None
+    alternate_emails: tuple[str, ...] = ()
+    phone_number_id: str | None = None
+    external_id: str | None = None
+    anonymous_id: str | None = None
+    list_ids: tuple[str, ...] = ()
+
+    def upsert_entry(self) -> dict[str, str]:
+        """The contact as one upsert entry: primary email plus existing identifiers, nothing else.
+
+        Sending no other field guarantees the upsert changes nothing but list membership.
+        """
+        entry = {"email": self.email} if self.email else {}
+        for name in IDENTIFIER_FIELDS:
+            value = getattr(self, name)
+            if value:
+                entry[name] = value
+        return entry
+
+
+@dataclass(frozen=True)
+class SgList:
+    """A SendGrid contact list."""
+
+    id: str
+    name: str
+    contact_count: int = 0
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    """The status of an asynchronous contacts job (upsert or removal)."""
+
+    id: str
+    status: str
+    requested: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    errored: int = 0
+    errors_url: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True once SendGrid has stopped working on the job (completed, errored or failed)."""
+        return self.status in ("completed", "errored", "failed")
+
+
+@dataclass
+class LookupResult:
+    """The outcome of looking emails up: found contacts, unknown and invalid addresses."""
+
+    found: dict[str, Contact] = field(default_factory=dict)
+    not_found: set[str] = field(default_factory=set)
+    invalid: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """Whether the key works and may do what a sync needs, said plainly in ``message``."""
+
+    ok: bool
+    message: str
+    scopes: frozenset[str] = frozenset()
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RemovalResult:
+    """Job ids of a removal, and the contact ids skipped because SendGrid no longer has them."""
+
+    job_ids: list[str]
+    stale_ids: set[str]
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty string or None (SendGrid sends "" for unset fields)."""
+    return str(value) if value not in (None, "") else None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A tuple of strings from a JSON array, tolerating null or a single string."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value if v not in (None, ""))
+
+
+def parse_contact(data: dict[str, Any]) -> Contact:
+    """A :class:`Contact` from SendGrid's contact JSON (search, batch or export)."""
+    email = _text(data.get("email"))
+    return Contact(
+        id=str(data.get("id") or data.get("contact_id") or ""),
+        email=email.lower() if email else None,
+        alternate_emails=tuple(e.lower() for e in _strings(data.get("alternate_emails"))),
+        phone_number_id=_text(data.get("phone_number_id")),
+        external_id=_text(data.get("external_id")),
+        anonymous_id=_text(data.get("anonymous_id")),
+        list_ids=_strings(data.get("list_ids")),
+    )
+
+
+def parse_list(data: dict[str, Any]) -> SgList:
+    """An :class:`SgList` from SendGrid's list JSON."""
+    return SgList(
+        id=str(data["id"]),
+        name=str(data.get("name", "")),
+        contact_count=_count(data, "contact_count"),
+    )
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    """An integer count, 0 when absent or not a number."""
+    try:
+        return int(data.get(key) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def parse_import_job(job_id: str, data: dict[str, Any]) -> ImportJob:
+    """An :class:`ImportJob` from ``GET /v3/marketing/contacts/imports/{id}``."""
+    results = data.get("results") or {}
+    return ImportJob(
+        id=str(data.get("id") or job_id),
+        status=str(data.get("status", "pending")),
+        requested=_count(results, "requested_count"),
+        created=_count(results, "created_count"),
+        updated=_count(results, "updated_count"),
+        deleted=_count(results, "deleted_count"),
+        errored=_count(results, "errored_count"),
+        errors_url=_text(results.get("errors_url")),
+    )
