@@ -27,6 +27,8 @@ def utc(*parts: int) -> datetime:
 
 # --- text form, dict form, descriptions ---------------------------------------------------
 
+AT_0630 = {"hour": 6, "minute": 30}
+AT_0605 = {"hour": 6, "minute": 5}
 FORMS = [
     # (typed text, canonical text, description, dict form)
     ("manual", "manual", "manual", {"kind": "manual"}),
