@@ -37,6 +37,14 @@ ACCEPTED_FORMS = (
     "'daily 06:30', 'weekly mon 06:30', 'cron 0 */4 * * *' (5 fields); all times are UTC"
 )
 
+_ALL_FIELDS = ("minutes", "hour", "minute", "weekday", "expression")
+_FIELDS_OF_KIND: dict[str, set[str]] = {
+    "manual": set(),
+    "every": {"minutes"},
+    "daily": {"hour", "minute"},
+    "weekly": {"hour", "minute", "weekday"},
+    "cron": {"expression"},
+}
 _EVERY = re.compile(r"every\s+(\d+)\s*(m|mins?|minutes?|h|hrs?|hours?)", re.IGNORECASE)
 _DAILY = re.compile(r"daily\s+(?:at\s+)?(\d{1,2}):(\d{2})", re.IGNORECASE)
 _WEEKLY = re.compile(r"weekly\s+(?:on\s+)?([a-z]+)\s+(?:at\s+)?(\d{1,2}):(\d{2})", re.IGNORECASE)
@@ -122,15 +130,13 @@ class Schedule:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict holding the kind and only the fields that kind uses."""
-        fields: dict[str, Any] = {"kind": self.kind, "minutes": self.minutes}
-        fields |= {"hour": self.hour, "minute": self.minute, "weekday": self.weekday}
-        fields["expression"] = self.expression
-        return {name: value for name, value in fields.items() if value is not None}
+        values = {name: getattr(self, name) for name in _ALL_FIELDS}
+        return {"kind": self.kind} | {name: v for name, v in values.items() if v is not None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schedule:
         """The schedule saved by :meth:`to_dict`; unknown or missing fields raise ConfigError."""
-        known = {"kind", "minutes", "hour", "minute", "weekday", "expression"}
+        known = {"kind", *_ALL_FIELDS}
         if not isinstance(data, dict) or "kind" not in data or set(data) - known:
             raise _invalid(f"expected a dict with 'kind' and fields among {sorted(known)}")
         return cls(**data)
@@ -150,26 +156,19 @@ def _describe_interval(minutes: int) -> str:
 
 def _check_fields(schedule: Schedule) -> None:
     """Raise ConfigError unless exactly the fields of the schedule's kind are set and valid."""
-    used = {
-        "manual": set(),
-        "every": {"minutes"},
-        "daily": {"hour", "minute"},
-        "weekly": {"hour", "minute", "weekday"},
-        "cron": {"expression"},
-    }
-    if not isinstance(schedule.kind, str) or schedule.kind not in used:
-        raise _invalid(f"unknown kind {schedule.kind!r}")
-    names = ("minutes", "hour", "minute", "weekday", "expression")
-    present = {name for name in names if getattr(schedule, name) is not None}
-    if present != used[schedule.kind]:
-        raise _invalid(f"a {schedule.kind} schedule takes {sorted(used[schedule.kind])}")
-    if schedule.kind == "every":
-        _check_interval(schedule.minutes)
-    if schedule.kind in ("daily", "weekly"):
+    kind = schedule.kind
+    if not isinstance(kind, str) or kind not in _FIELDS_OF_KIND:
+        raise _invalid(f"unknown kind {kind!r}")
+    present = {name for name in _ALL_FIELDS if getattr(schedule, name) is not None}
+    if present != _FIELDS_OF_KIND[kind]:
+        raise _invalid(f"a {kind} schedule takes {sorted(_FIELDS_OF_KIND[kind])}")
+    if kind == "every":
+        _check_int(schedule.minutes, MIN_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES, "the interval")
+    if kind in ("daily", "weekly"):
         _check_clock(schedule.hour, schedule.minute)
-    if schedule.kind == "weekly":
+    if kind == "weekly":
         _check_int(schedule.weekday, 0, 6, "weekday (0 = Monday ... 6 = Sunday)")
-    if schedule.kind == "cron":
+    if kind == "cron":
         _check_cron(schedule.expression)
 
 
@@ -177,11 +176,6 @@ def _check_int(value: object, low: int, high: int, what: str) -> None:
     """Raise ConfigError unless ``value`` is an int within ``low..high``."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _invalid(f"{what} must be a whole number from {low} to {high}, not {value!r}")
-
-
-def _check_interval(minutes: object) -> None:
-    """Raise ConfigError unless the interval is between 5 minutes and 31 days."""
-    _check_int(minutes, MIN_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES, "the interval in minutes")
 
 
 def _check_clock(hour: object, minute: object) -> None:
@@ -210,10 +204,8 @@ def parse_schedule(text: str) -> Schedule:
     if cleaned.lower() == "manual":
         return Schedule.manual()
     if match := _EVERY.fullmatch(cleaned):
-        number, unit = int(match[1]), match[2].lower()
-        return (
-            Schedule.every(hours=number) if unit.startswith("h") else Schedule.every(minutes=number)
-        )
+        per_unit = 60 if match[2].lower().startswith("h") else 1
+        return Schedule.every(minutes=int(match[1]) * per_unit)
     if match := _DAILY.fullmatch(cleaned):
         return Schedule.daily(int(match[1]), int(match[2]))
     if match := _WEEKLY.fullmatch(cleaned):
