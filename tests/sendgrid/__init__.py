@@ -1,0 +1,1 @@
+"""Tests of the SendGrid sandbox server and the SendGrid client."""

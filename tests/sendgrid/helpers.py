@@ -1,0 +1,47 @@
+"""Small helpers for the sandbox tests: call the real client and get (status, body, headers)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sendgrid
+from python_http_client.exceptions import HTTPError
+
+
+def call(
+    sg: sendgrid.SendGridAPIClient,
+    method: str,
+    path: str,
+    body: Any = None,
+    query: dict[str, Any] | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    """Call ``method path`` (path starts with ``/v3``) through the real client, any status."""
+    client = sg.client
+    for segment in path.removeprefix("/v3/").split("/"):
+        client = client._(segment)
+    kwargs: dict[str, Any] = {}
+    if body is not None:
+        kwargs["request_body"] = body
+    if query:
+        kwargs["query_params"] = query
+    try:
+        response = getattr(client, method.lower())(**kwargs)
+        status, raw, headers = response.status_code, response.body, response.headers
+    except HTTPError as exc:
+        status, raw, headers = exc.status_code, exc.body, exc.headers
+    parsed = json.loads(raw) if raw else None
+    return status, parsed, dict(headers.items())
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 3.0) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"condition not met within {timeout_s} s")

@@ -1,0 +1,191 @@
+"""The sandbox's admin object: seed and inspect its state, flip fault knobs, read the request log.
+
+Admin reads show the ``truth`` layer (what SendGrid really holds), not the lagging view the API
+answers from. Seeded contacts and lists are visible at once (they are "old" data).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from workbench.destinations.sendgrid.sandbox import exports, jobs, store
+from workbench.destinations.sendgrid.sandbox.api import is_valid_email
+from workbench.destinations.sendgrid.sandbox.store import IDENTIFIERS, TRUTH, VISIBLE
+from workbench.errors import ConflictError, InvalidRequest, NotFoundError
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from workbench.destinations.sendgrid.sandbox.server import SandboxServer
+
+SEED_FIELDS = (
+    "email",
+    "alternate_emails",
+    "first_name",
+    "last_name",
+    "custom_fields",
+    *IDENTIFIERS,
+)
+
+
+class SandboxAdmin:
+    """Direct access to one sandbox's state (``SandboxServer.admin``)."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self._server = server
+
+    def _transaction(self) -> Any:
+        return store.transaction(self._server.config.state_path)
+
+    def _pump(self, conn: sqlite3.Connection, now: float) -> None:
+        jobs.pump(conn, now, self._server.plan.knobs.visibility_lag_s)
+        exports.pump_exports(conn, now)
+
+    def add_contacts(
+        self, contacts: list[dict[str, Any]], list_ids: list[str] | None = None
+    ) -> list[str]:
+        """Seed contacts (visible at once), optionally on lists; returns their new ids in order.
+
+        Each item needs an ``email`` (or an identifier); ``alternate_emails``, ``first_name``,
+        ``last_name``, ``external_id``, ``phone_number_id``, ``anonymous_id`` are optional.
+        """
+        now = time.time()
+        with self._transaction() as conn:
+            for list_id in list_ids or []:
+                _require_list(conn, list_id)
+            return [self._seed_one(conn, item, list_ids or [], now) for item in contacts]
+
+    def _seed_one(
+        self, conn: sqlite3.Connection, item: dict[str, Any], list_ids: list[str], now: float
+    ) -> str:
+        contact = _seed_contact(item, now)
+        if contact.get("email") and store.contacts_by(conn, TRUTH, "email", [contact["email"]]):
+            raise ConflictError(f"the sandbox already has a contact {contact['email']}")
+        for layer in (TRUTH, VISIBLE):
+            store.write_contact(conn, layer, contact)
+            for list_id in list_ids:
+                conn.execute(
+                    "INSERT OR IGNORE INTO members(layer, list_id, contact_id, added_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (layer, list_id, contact["id"], now),
+                )
+        return str(contact["id"])
+
+    def create_list(self, name: str) -> str:
+        """Create a list directly (no API call, no rate limit); returns its id."""
+        return self.create_lists([name])[0]
+
+    def create_lists(self, names: list[str]) -> list[str]:
+        """Create several lists in one go (no cap check: tests fill accounts); returns ids."""
+        now, ids = time.time(), []
+        with self._transaction() as conn:
+            last = conn.execute("SELECT max(seq) FROM lists").fetchall()[0][0] or 0
+            for offset, name in enumerate(names, start=1):
+                ids.append(str(uuid.uuid4()))
+                conn.execute(
+                    "INSERT INTO lists(id, seq, name, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (ids[-1], last + offset, name, now, now),
+                )
+        return ids
+
+    def list_members(self, list_id: str) -> set[str]:
+        """The primary emails of the contacts really on a list (after finished jobs)."""
+        with self._transaction() as conn:
+            self._pump(conn, time.time())
+            _require_list(conn, list_id)
+            ids = store.member_ids(conn, TRUTH, list_id)
+            return {c["email"] for c in store.contacts_by(conn, TRUTH, "id", ids) if c["email"]}
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """Every contact the account really holds, with its ``list_ids``, oldest first."""
+        with self._transaction() as conn:
+            self._pump(conn, time.time())
+            rows = conn.execute(
+                "SELECT * FROM contacts WHERE layer = ? ORDER BY created_at, id", (TRUTH,)
+            ).fetchall()
+            found = [store.contact_from_row(r) for r in rows]
+            for contact in found:
+                contact["list_ids"] = store.list_ids_of(conn, TRUTH, contact["id"])
+        return found
+
+    def find_list(self, name: str) -> dict[str, Any] | None:
+        """The list called ``name`` as ``{id, name, contact_count}`` (true count), or None."""
+        with self._transaction() as conn:
+            self._pump(conn, time.time())
+            rows = conn.execute(
+                "SELECT * FROM lists WHERE name = ? ORDER BY seq", (name,)
+            ).fetchall()
+            if not rows:
+                return None
+            count = store.member_count(conn, TRUTH, rows[0]["id"])
+            return {"id": rows[0]["id"], "name": rows[0]["name"], "contact_count": count}
+
+    def delete_list(self, list_id: str) -> None:
+        """Delete a list as a user would in SendGrid's UI (its contacts stay)."""
+        with self._transaction() as conn:
+            _require_list(conn, list_id)
+            conn.execute("DELETE FROM members WHERE list_id = ?", (list_id,))
+            conn.execute("DELETE FROM lists WHERE id = ?", (list_id,))
+
+    def add_key(self, key: str, scopes: list[str]) -> None:
+        """Accept another API key with ``scopes``."""
+        with self._transaction() as conn:
+            store.put_key(conn, key, scopes)
+
+    def revoke_key(self, key: str) -> None:
+        """Revoke a key: from now on it gets 401."""
+        with self._transaction() as conn:
+            if not store.revoke_key(conn, key):
+                raise NotFoundError("the sandbox does not know that API key")
+
+    def set_faults(self, **knobs: Any) -> dict[str, Any]:
+        """Change fault knobs while running (see ``Knobs``); returns all current knobs."""
+        return self._server.plan.update(knobs)
+
+    def faults(self) -> dict[str, Any]:
+        """The current knobs."""
+        return self._server.plan.update({})
+
+    def flush(self) -> None:
+        """Finish every pending job and export now and make every change visible."""
+        with self._transaction() as conn:
+            conn.execute("UPDATE jobs SET due_at = ? WHERE status = 'pending'", (time.time(),))
+            conn.execute("UPDATE exports SET due_at = ? WHERE status = 'pending'", (time.time(),))
+            jobs.pump(conn, time.time(), 0.0)
+            conn.execute("UPDATE changes SET visible_at = 0")
+            self._pump(conn, time.time())
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """Every API request so far: method, path, endpoint, query, body, status, at."""
+        return self._server.request_log()
+
+    def clear_request_log(self) -> None:
+        """Forget the requests logged so far."""
+        self._server.clear_request_log()
+
+
+def _require_list(conn: sqlite3.Connection, list_id: str) -> None:
+    if store.get_list(conn, list_id) is None:
+        raise NotFoundError(f"the sandbox has no list {list_id}")
+
+
+def _seed_contact(item: dict[str, Any], now: float) -> dict[str, Any]:
+    unknown = sorted(set(item) - set(SEED_FIELDS))
+    email = (item.get("email") or "").strip().lower() or None
+    alternates = [a.strip().lower() for a in item.get("alternate_emails") or []]
+    if unknown or not all(is_valid_email(e) for e in [*([email] if email else []), *alternates]):
+        raise InvalidRequest(f"cannot seed {item!r}: fields {list(SEED_FIELDS)} with valid emails")
+    if email is None and not any(item.get(name) for name in IDENTIFIERS):
+        raise InvalidRequest(f"cannot seed {item!r}: it needs an email or an identifier")
+    contact = {k: v for k, v in item.items() if v is not None}
+    contact.update(
+        id=str(uuid.uuid4()),
+        email=email,
+        alternate_emails=alternates,
+        created_at=now,
+        updated_at=now,
+    )
+    return contact

@@ -1,0 +1,108 @@
+"""``SandboxServer``: the sandbox on a background thread, as a context manager.
+
+::
+
+    with SandboxServer(SandboxConfig(state_path=tmp / "sg.sqlite",
+                                     api_keys={"SG.test": list(FULL_SCOPES)})) as sandbox:
+        sg = sendgrid.SendGridAPIClient("SG.test", host=sandbox.url)
+        sandbox.admin.add_contacts([{"email": "a@example.com"}])
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+from workbench.destinations.sendgrid.sandbox import store
+from workbench.destinations.sendgrid.sandbox.admin import SandboxAdmin
+from workbench.destinations.sendgrid.sandbox.config import SandboxConfig
+from workbench.destinations.sendgrid.sandbox.faults import FaultPlan
+from workbench.destinations.sendgrid.sandbox.handler import SandboxHandler
+from workbench.errors import ConfigError
+
+REQUEST_LOG_SIZE = 100_000
+
+
+class SandboxServer:
+    """A local SendGrid-compatible HTTP server persisted in ``config.state_path``."""
+
+    def __init__(self, config: SandboxConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config
+        self.host, self.port = host, port
+        self.plan = FaultPlan(config.initial_knobs(), config.seed)
+        self.admin = SandboxAdmin(self)
+        self._log: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_SIZE)
+        self._log_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:8125``: the sendgrid client's ``host``."""
+        if self._httpd is None:
+            raise ConfigError("the sandbox is not started: call start() or use it in a with block")
+        return f"http://{self.host}:{self._httpd.server_address[1]}"
+
+    def start(self) -> SandboxServer:
+        """Create the state file if needed, register the keys, serve on a background thread."""
+        store.initialise(self.config.state_path)
+        with store.transaction(self.config.state_path) as conn:
+            for key, scopes in self.config.api_keys.items():
+                store.put_key(conn, key, scopes)
+            store.secret(conn)
+        try:
+            self._httpd = ThreadingHTTPServer((self.host, self.port), SandboxHandler)
+        except OSError as exc:
+            raise ConfigError(
+                f"the sandbox cannot listen on {self.host}:{self.port}: {exc}"
+            ) from exc
+        self._httpd.daemon_threads = True
+        self._httpd.sandbox = self  # type: ignore[attr-defined]
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="sendgrid-sandbox",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (held requests are released) and close the socket."""
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd, self._thread = None, None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep for a fault's latency or hold, but wake up at once when the server stops."""
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def record_request(self, entry: dict[str, Any]) -> None:
+        """Append one API request to the log (no headers, so never a key)."""
+        with self._log_lock:
+            self._log.append(entry)
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """A copy of the request log, oldest first."""
+        with self._log_lock:
+            return list(self._log)
+
+    def clear_request_log(self) -> None:
+        """Forget the logged requests."""
+        with self._log_lock:
+            self._log.clear()

@@ -1,0 +1,227 @@
+"""The sandbox's SQLite state: API keys, lists, contacts in two layers, memberships, jobs, exports.
+
+Contacts and memberships exist twice, in the ``truth`` layer (what finished jobs wrote) and the
+``visible`` layer (what searches, counts and exports see, a configurable lag behind). Writes
+go to ``truth`` and leave a change record that ``jobs.pump`` copies to ``visible`` once it is
+due. Lists themselves are synchronous in SendGrid, so they exist once.
+
+Every request runs inside one ``BEGIN IMMEDIATE`` transaction (``transaction``); WAL mode and
+``busy_timeout`` let a second process (the app, a test) read and write the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TRUTH = "truth"
+VISIBLE = "visible"
+IDENTIFIERS = ("phone_number_id", "external_id", "anonymous_id")
+BUSY_TIMEOUT_MS = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys(
+    key_hash TEXT PRIMARY KEY, scopes TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS lists(
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, name TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS contacts(
+    layer TEXT NOT NULL, id TEXT NOT NULL, email TEXT, phone_number_id TEXT,
+    external_id TEXT, anonymous_id TEXT, data TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY(layer, id));
+CREATE UNIQUE INDEX IF NOT EXISTS contacts_email ON contacts(layer, email);
+CREATE INDEX IF NOT EXISTS contacts_phone ON contacts(layer, phone_number_id);
+CREATE INDEX IF NOT EXISTS contacts_external ON contacts(layer, external_id);
+CREATE INDEX IF NOT EXISTS contacts_anonymous ON contacts(layer, anonymous_id);
+CREATE TABLE IF NOT EXISTS members(
+    layer TEXT NOT NULL, list_id TEXT NOT NULL, contact_id TEXT NOT NULL, added_at REAL NOT NULL,
+    PRIMARY KEY(layer, list_id, contact_id));
+CREATE INDEX IF NOT EXISTS members_contact ON members(layer, contact_id);
+CREATE TABLE IF NOT EXISTS jobs(
+    id TEXT PRIMARY KEY, job_type TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL,
+    results TEXT NOT NULL, errors TEXT NOT NULL DEFAULT '[]', fail INTEGER NOT NULL,
+    created_at REAL NOT NULL, due_at REAL NOT NULL, finished_at REAL);
+CREATE TABLE IF NOT EXISTS changes(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, visible_at REAL NOT NULL, kind TEXT NOT NULL,
+    payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS exports(
+    id TEXT PRIMARY KEY, params TEXT NOT NULL, status TEXT NOT NULL, fail INTEGER NOT NULL,
+    created_at REAL NOT NULL, due_at REAL NOT NULL, updated_at REAL NOT NULL,
+    completed_at REAL, expires_at REAL NOT NULL, contact_count INTEGER, file BLOB, message TEXT);
+"""
+
+_process_lock = threading.RLock()
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with WAL and busy_timeout."""
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def initialise(path: Path) -> None:
+    """Create the state file (and its folder) and the schema if missing; switch to WAL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(SCHEMA)
+    finally:
+        conn.close()
+
+
+@contextmanager
+def transaction(path: Path) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any error."""
+    with _process_lock:
+        conn = connect(path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key: the state file never holds a key itself."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def put_key(conn: sqlite3.Connection, key: str, scopes: list[str]) -> None:
+    """Add a key or replace its scopes; a key revoked earlier stays revoked."""
+    conn.execute(
+        "INSERT INTO api_keys(key_hash, scopes) VALUES (?, ?) "
+        "ON CONFLICT(key_hash) DO UPDATE SET scopes = excluded.scopes",
+        (hash_key(key), json.dumps(sorted(set(scopes)))),
+    )
+
+
+def revoke_key(conn: sqlite3.Connection, key: str) -> bool:
+    """Mark a key revoked; False when the sandbox does not know it."""
+    cur = conn.execute("UPDATE api_keys SET revoked = 1 WHERE key_hash = ?", (hash_key(key),))
+    return cur.rowcount > 0
+
+
+def key_scopes(conn: sqlite3.Connection, key: str) -> list[str] | None:
+    """The scopes of a valid key, or None when the key is unknown or revoked."""
+    row = conn.execute(
+        "SELECT scopes FROM api_keys WHERE key_hash = ? AND revoked = 0", (hash_key(key),)
+    ).fetchall()
+    return json.loads(row[0]["scopes"]) if row else None
+
+
+def secret(conn: sqlite3.Connection) -> str:
+    """The sandbox's signing secret for download links, created once and kept in the file."""
+    rows = conn.execute("SELECT value FROM meta WHERE key = 'secret'").fetchall()
+    if rows:
+        return str(rows[0]["value"])
+    value = secrets.token_hex(32)
+    conn.execute("INSERT INTO meta(key, value) VALUES ('secret', ?)", (value,))
+    return value
+
+
+def contact_from_row(row: sqlite3.Row) -> dict[str, Any]:
+    """A stored contact as a plain dict (identifiers, email, fields, timestamps)."""
+    contact: dict[str, Any] = json.loads(row["data"])
+    contact.update(id=row["id"], email=row["email"])
+    contact.update({name: row[name] for name in IDENTIFIERS})
+    contact.update(created_at=row["created_at"], updated_at=row["updated_at"])
+    return contact
+
+
+def write_contact(conn: sqlite3.Connection, layer: str, contact: dict[str, Any]) -> None:
+    """Insert or replace one contact in ``layer`` (the dict shape of ``contact_from_row``)."""
+    fixed = {"id", "email", "created_at", "updated_at", *IDENTIFIERS}
+    data = {k: v for k, v in contact.items() if k not in fixed}
+    conn.execute(
+        "INSERT OR REPLACE INTO contacts(layer, id, email, phone_number_id, external_id, "
+        "anonymous_id, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            layer,
+            contact["id"],
+            contact.get("email"),
+            *(contact.get(name) for name in IDENTIFIERS),
+            json.dumps(data),
+            contact["created_at"],
+            contact["updated_at"],
+        ),
+    )
+
+
+def delete_contact(conn: sqlite3.Connection, layer: str, contact_id: str) -> None:
+    """Remove a contact and its memberships from ``layer``."""
+    conn.execute("DELETE FROM contacts WHERE layer = ? AND id = ?", (layer, contact_id))
+    conn.execute("DELETE FROM members WHERE layer = ? AND contact_id = ?", (layer, contact_id))
+
+
+def contacts_by(conn: sqlite3.Connection, layer: str, column: str, values: list[str]) -> list[dict]:
+    """Contacts of ``layer`` whose ``column`` (id, email or an identifier) is in ``values``."""
+    if column not in ("id", "email", *IDENTIFIERS) or not values:
+        return []
+    marks = ",".join("?" * len(values))
+    rows = conn.execute(
+        f"SELECT * FROM contacts WHERE layer = ? AND {column} IN ({marks})", (layer, *values)
+    ).fetchall()
+    return [contact_from_row(r) for r in rows]
+
+
+def contacts_by_alternate_email(
+    conn: sqlite3.Connection, layer: str, emails: list[str]
+) -> list[dict]:
+    """Contacts of ``layer`` that carry one of ``emails`` (lower case) as an alternate email."""
+    marks = ",".join("?" * len(emails))
+    rows = conn.execute(
+        "SELECT DISTINCT c.* FROM contacts c, json_each(c.data, '$.alternate_emails') a "
+        f"WHERE c.layer = ? AND lower(a.value) IN ({marks})",
+        (layer, *emails),
+    ).fetchall()
+    return [contact_from_row(r) for r in rows]
+
+
+def list_ids_of(conn: sqlite3.Connection, layer: str, contact_id: str) -> list[str]:
+    """The lists a contact is on in ``layer``, in list creation order."""
+    rows = conn.execute(
+        "SELECT m.list_id FROM members m JOIN lists l ON l.id = m.list_id "
+        "WHERE m.layer = ? AND m.contact_id = ? ORDER BY l.seq",
+        (layer, contact_id),
+    ).fetchall()
+    return [r["list_id"] for r in rows]
+
+
+def get_list(conn: sqlite3.Connection, list_id: str) -> sqlite3.Row | None:
+    """One list row, or None."""
+    rows = conn.execute("SELECT * FROM lists WHERE id = ?", (list_id,)).fetchall()
+    return rows[0] if rows else None
+
+
+def member_count(conn: sqlite3.Connection, layer: str, list_id: str) -> int:
+    """How many contacts are on a list in ``layer``."""
+    rows = conn.execute(
+        "SELECT count(*) AS n FROM members WHERE layer = ? AND list_id = ?", (layer, list_id)
+    ).fetchall()
+    return int(rows[0]["n"])
+
+
+def member_ids(conn: sqlite3.Connection, layer: str, list_id: str) -> list[str]:
+    """The contact ids on a list in ``layer``, most recently added first."""
+    rows = conn.execute(
+        "SELECT contact_id FROM members WHERE layer = ? AND list_id = ? "
+        "ORDER BY added_at DESC, contact_id",
+        (layer, list_id),
+    ).fetchall()
+    return [r["contact_id"] for r in rows]
