@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from workbench.errors import InvalidRequest
+
+from .models import Contact
 
 T = TypeVar("T")
 
@@ -22,6 +24,7 @@ SEARCH_MAX_EMAILS = 100
 BATCH_MAX_IDS = 100
 REMOVE_MAX_IDS = 100
 SEARCH_EMAIL_MAX_CHARS = 100
+LIST_NAME_MAX = 100
 _EMAIL_SHAPE = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\".]+$")
 
 
@@ -85,3 +88,28 @@ def searchable(email: str) -> bool:
     spaces, longer than the search's 100-character limit) are never sent.
     """
     return 0 < len(email) <= SEARCH_EMAIL_MAX_CHARS and bool(_EMAIL_SHAPE.match(email))
+
+
+def valid_list_name(name: str) -> str:
+    """The list name, checked to be 1..100 characters (SendGrid's rule)."""
+    cleaned = (name or "").strip()
+    if not 1 <= len(cleaned) <= LIST_NAME_MAX:
+        raise InvalidRequest(
+            f"a SendGrid list name must be 1 to {LIST_NAME_MAX} characters, got {len(cleaned)}"
+        )
+    return cleaned
+
+
+def upsert_entries(contacts: Iterable[Contact]) -> list[dict[str, str]]:
+    """Upsert entries of contacts SendGrid returned (they have ids), one per contact."""
+    entries: dict[str, dict[str, str]] = {}
+    for contact in contacts:
+        if not contact.id:
+            raise InvalidRequest(
+                "add_to_list only takes contacts SendGrid returned (with an id): look the "
+                "emails up with search_emails first, so no contact is ever created"
+            )
+        entry = contact.upsert_entry()
+        if entry:
+            entries.setdefault(contact.id, entry)
+    return list(entries.values())

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
+
+from workbench.errors import DestinationError
 
 IDENTIFIER_FIELDS = ("phone_number_id", "external_id", "anonymous_id")
 
@@ -146,3 +149,20 @@ def parse_import_job(job_id: str, data: dict[str, Any]) -> ImportJob:
         errored=_count(results, "errored_count"),
         errors_url=_text(results.get("errors_url")),
     )
+
+
+def next_page_token(data: Any) -> str | None:
+    """The ``page_token`` of ``_metadata.next`` (an absolute URL), or None on the last page."""
+    next_url = ((data or {}).get("_metadata") or {}).get("next")
+    if not next_url:
+        return None
+    tokens = urllib.parse.parse_qs(urllib.parse.urlsplit(str(next_url)).query).get("page_token")
+    return tokens[0] if tokens else None
+
+
+def answer_field(data: Any, key: str) -> str:
+    """A required string field of an answer (a job or export id); DestinationError if absent."""
+    value = data.get(key) if isinstance(data, dict) else None
+    if value in (None, ""):
+        raise DestinationError(f"SendGrid's answer lacks its {key!r}; nothing can be tracked")
+    return str(value)

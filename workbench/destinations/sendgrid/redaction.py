@@ -1,5 +1,7 @@
 """Keeping the SendGrid API key out of repr(), exception text and logs.
 
+``mask_secret`` is the project's one masking rule (``workbench.secrets``), re-exported here.
+
 ``python_http_client`` logs every request's headers (``Authorization: Bearer <key>``) at DEBUG
 level. :func:`install_log_redaction` adds a filter to that logger which masks bearer tokens, so
 turning on debug logging never prints a key.
@@ -10,19 +12,12 @@ from __future__ import annotations
 import logging
 import re
 
+from workbench.secrets import mask_secret
+
+__all__ = ["BearerTokenFilter", "install_log_redaction", "mask_secret", "redact"]
+
 _BEARER = re.compile(r"(Bearer\s+)([^\s'\",}]+)", re.IGNORECASE)
 _HTTP_CLIENT_LOGGER = "python_http_client.client"
-
-
-def mask_secret(secret: str) -> str:
-    """The secret shortened for display: first 3 and last 4 characters (``SG.…xyz9``).
-
-    Short secrets (under 12 characters) are masked completely, since showing 7 of them
-    would reveal most of the key.
-    """
-    if len(secret) < 12:
-        return "…" if secret else ""
-    return f"{secret[:3]}…{secret[-4:]}"
 
 
 def redact(text: str, secret: str) -> str:

@@ -33,7 +33,7 @@ def remove_batch(
 ) -> None:
     """Remove one batch of ids, retrying once without the stale ones after a 404."""
     try:
-        result.append(client.delete_list_contacts_call(list_id, batch))
+        result.append(client.remove_batch_call(list_id, batch))
         return
     except RemoteNotFound as not_found:
         first_error = not_found
@@ -45,7 +45,7 @@ def remove_batch(
     result.stale_ids.update(stale)
     remaining = [contact_id for contact_id in batch if contact_id in existing]
     if remaining:
-        result.append(client.delete_list_contacts_call(list_id, remaining))
+        result.append(client.remove_batch_call(list_id, remaining))
 
 
 def _ensure_list_exists(client: SendGridClient, list_id: str) -> None:
