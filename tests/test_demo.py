@@ -257,3 +257,17 @@ def test_cli_builds_once_and_refuses_to_overwrite_without_force(
     assert table_digests(warehouse)["customers"] != built["customers"]
     assert main(["demo", "--reference-date", "tomorrow", "--force"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_cli_takes_size_and_seed_defaults_from_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_DEMO_CUSTOMERS", "150")
+    monkeypatch.setenv("WORKBENCH_DEMO_SEED", "11")
+    monkeypatch.delenv("WORKBENCH_WAREHOUSE", raising=False)
+    assert main(["demo", "--reference-date", "2026-06-30", "--events-per-customer", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "customers 150," in out and "seed 11" in out
+    with duckdb.connect(str(tmp_path / "demo.duckdb"), read_only=True) as c:
+        assert one(c, "SELECT count(*) FROM customers") == 150
