@@ -20,6 +20,7 @@ from workbench.destinations.sendgrid.sandbox import SandboxServer
 from workbench.errors import (
     AuthError,
     DestinationError,
+    InvalidRequest,
     PermissionError_,
     RemoteNotFound,
     Unavailable,
@@ -280,3 +281,35 @@ def test_one_client_serves_many_threads(sandbox: SandboxServer) -> None:
     assert found == {
         i: sorted([f"t{i}@example.com", f"t{(i + 1) % 16}@example.com"]) for i in range(16)
     }
+
+
+def test_a_list_created_during_a_timeout_is_not_created_twice(sandbox: SandboxServer) -> None:
+    sandbox.admin.set_faults(timeout_next_requests=1, timeout_hold_s=0.3)
+    sleeps = Sleeps(real=True)
+    client = _client(sandbox.url, sleeps, timeout_s=0.15, backoff=0.5, backoff_cap=0.5)
+    created = client.create_list("made while timing out")
+    assert created.name == "made while timing out"
+    assert _statuses(sandbox, "POST /v3/marketing/lists") == [201]  # sent once, found after
+    assert [sg_list.name for sg_list in client.lists()] == ["made while timing out"]
+
+
+def test_a_403_on_the_key_check_mentions_legacy_marketing_campaigns(
+    recorder: tuple[str, type[_Recorder]],
+) -> None:
+    url, handler = recorder
+    handler.answers[("GET", "/v3/scopes")] = (403, b'{"errors": [{"message": "access forbidden"}]}')
+    check = _client(url, Sleeps()).check_connection()
+    assert not check.ok and "legacy Marketing Campaigns" in check.message
+
+
+def test_sendgrids_own_words_reach_an_invalid_request_whatever_the_body_shape(
+    recorder: tuple[str, type[_Recorder]],
+) -> None:
+    url, handler = recorder
+    handler.answers[("POST", "/v3/marketing/contacts/batch")] = (
+        400,
+        b'{"errors": {"field": "ids", "message": "ids must be strings"}}',
+    )
+    with pytest.raises(InvalidRequest, match="ids: ids must be strings"):
+        _client(url, Sleeps()).contacts_by_ids(["c-1"])
+    assert len(handler.seen) == 1  # a 400 is never retried

@@ -8,11 +8,14 @@ import json
 import logging
 import random
 import urllib.error
+from pathlib import Path
 
 import pytest
 from python_http_client.exceptions import HTTPError as SendGridHTTPError
 
+from workbench.config import Settings
 from workbench.destinations.sendgrid.batching import json_size, upsert_batches, upsert_body
+from workbench.destinations.sendgrid.client import SendGridClient
 from workbench.destinations.sendgrid.exports import parse_export
 from workbench.destinations.sendgrid.failures import error_messages, map_failure
 from workbench.destinations.sendgrid.models import Contact, parse_contact
@@ -26,6 +29,7 @@ from workbench.errors import (
     RemoteNotFound,
     Unavailable,
 )
+from workbench.secrets import Secret
 
 KEY = "SG.unit-test-secret-key.abcdefghijklmnopqrstuvwxyz0123456789"
 LIST_ID = "0f6c1b7e-1111-2222-3333-444455556666"
@@ -211,3 +215,15 @@ def test_exports_parse_json_lines() -> None:
     lines = '{"contact_id": "id-2", "email": "x@example.com", "list_ids": ["l1"]}\n\n'
     (contact,) = parse_export(lines.encode(), "json")
     assert (contact.id, contact.email, contact.list_ids) == ("id-2", "x@example.com", ("l1",))
+
+
+def test_a_client_takes_host_and_timeout_from_the_settings(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, sendgrid_host="http://127.0.0.1:9", sendgrid_timeout_s=3)
+    client = SendGridClient.from_settings(settings, Secret(KEY))
+    assert "http://127.0.0.1:9" in repr(client) and KEY not in repr(client)
+    assert client._transport.timeout_s == 3
+
+
+def test_an_empty_key_is_refused_with_a_clear_error() -> None:
+    with pytest.raises(InvalidRequest, match="no SendGrid API key"):
+        SendGridClient("  ", "http://127.0.0.1:9")

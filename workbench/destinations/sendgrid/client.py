@@ -13,12 +13,11 @@ only take contacts off a list.
 from __future__ import annotations
 
 import random
-import re
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from workbench.config import Settings
 from workbench.errors import DestinationError, InvalidRequest, RemoteNotFound, Unavailable
 from workbench.secrets import Secret
 
@@ -52,15 +51,19 @@ from .pacing import CallStats, RetryPolicy
 from .polling import wait_for_export, wait_for_jobs
 from .redaction import mask_secret
 from .removal import RemovalResult, remove_batch
-from .transport import Transport
+from .transport import Transport, fill_path
 
 LISTS_PAGE_SIZE = 1000
 _MAX_PAGES = 2000
-_PLACEHOLDER = re.compile(r"\{\w+\}")
 
 
 class SendGridClient:
     """Typed access to SendGrid lists, contacts, jobs and exports (thread-safe)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, api_key: str | Secret) -> SendGridClient:
+        """A client on ``WORKBENCH_SENDGRID_HOST`` with ``WORKBENCH_SENDGRID_TIMEOUT_S``."""
+        return cls(api_key, settings.sendgrid_host, settings.sendgrid_timeout_s)
 
     def __init__(
         self,
@@ -119,8 +122,7 @@ class SendGridClient:
         Returns the decoded JSON answer ({} when empty); raises ``workbench.errors`` only.
         """
         method, template = endpoint.split(" ", 1)
-        parts = iter(_segment(i) for i in ids)
-        path = _PLACEHOLDER.sub(lambda _: next(parts), template)
+        path = fill_path(template, ids)
         answer = self._transport.call(
             method, endpoint, path, body=body, query=query, what=what, idempotent=idempotent
         )
@@ -169,26 +171,24 @@ class SendGridClient:
     def create_list(self, name: str) -> SgList:
         """Create a list named ``name`` (1..100 characters); never creates it twice on retry.
 
-        After a 5xx or timeout the list may exist anyway, so it is looked up before retrying.
+        After a 5xx or timeout the list may exist anyway, so after the backoff it is looked up
+        before the request is repeated.
         """
         name = valid_list_name(name)
         for attempt in range(self.policy.max_retries + 1):
-            try:
-                return parse_list(
-                    self._call(
-                        f"creating list {name!r}",
-                        "POST /v3/marketing/lists",
-                        body={"name": name},
-                        idempotent=False,
-                    )
-                )
-            except Unavailable:
+            if attempt:
+                self._sleep(self.policy.backoff_delay(attempt - 1, self._jitter()))
                 existing = self.find_list(name)
                 if existing is not None:
                     return existing
+            try:
+                what = f"creating list {name!r}"
+                body = {"name": name}
+                data = self._call(what, "POST /v3/marketing/lists", body=body, idempotent=False)
+                return parse_list(data)
+            except Unavailable:
                 if attempt == self.policy.max_retries:
                     raise
-                self._sleep(self.policy.backoff_delay(attempt, self._jitter()))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def list_count(self, list_id: str) -> int:
@@ -307,10 +307,3 @@ class SendGridClient:
         """The raw status of an export (``status``, ``urls`` once ready, ``message``)."""
         endpoint = "GET /v3/marketing/contacts/exports/{id}"
         return dict(self._call(f"export {export_id}", endpoint, export_id))
-
-
-def _segment(value: str) -> str:
-    """An id made safe as one URL path segment."""
-    if not value or not str(value).strip():
-        raise InvalidRequest("an empty SendGrid id was given")
-    return urllib.parse.quote(str(value), safe="")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 import urllib.parse
@@ -21,13 +22,14 @@ from typing import Any, TypeVar
 
 from sendgrid import SendGridAPIClient
 
-from workbench.errors import DestinationError, RateLimited
+from workbench.errors import DestinationError, InvalidRequest, RateLimited
 
 from .failures import map_failure
 from .pacing import CallStats, EndpointPacer, RetryPolicy
 from .redaction import install_log_redaction, mask_secret
 
 T = TypeVar("T")
+_PLACEHOLDER = re.compile(r"\{\w+\}")
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,22 @@ class Transport:
         )
         self.pacer.observe(endpoint, response.headers)
         return Answer(response.status_code, _decode(response.body), response.headers)
+
+
+def fill_path(template: str, ids: tuple[str, ...]) -> str:
+    """The path template with each ``{name}`` replaced by the next id, URL-quoted.
+
+    Raises InvalidRequest for an empty id (it would address another endpoint).
+    """
+    parts = iter(ids)
+
+    def next_segment(_: re.Match[str]) -> str:
+        value = str(next(parts, "")).strip()
+        if not value:
+            raise InvalidRequest("an empty SendGrid id was given")
+        return urllib.parse.quote(value, safe="")
+
+    return _PLACEHOLDER.sub(next_segment, template)
 
 
 def _path_parts(path: str) -> list[str]:
