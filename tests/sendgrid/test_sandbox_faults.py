@@ -1,0 +1,146 @@
+"""Rate limits, fault knobs (Python and HTTP admin), the request log, and persistence."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import sendgrid
+
+from tests.sendgrid.helpers import call
+from workbench.destinations.sendgrid.sandbox import FULL_SCOPES, SandboxConfig, SandboxServer
+from workbench.errors import ConfigError
+
+
+def admin_http(sandbox: SandboxServer, method: str, path: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{sandbox.url}/_sandbox/{path}", data=data, method=method)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_every_answer_carries_rate_limit_headers(sandbox: SandboxServer, sendgrid_client) -> None:
+    stranger = sendgrid.SendGridAPIClient("SG.unknown", host=sandbox.url)
+    for client, expected in ((sendgrid_client, 200), (stranger, 401)):
+        status, _, headers = call(client, "GET", "/v3/marketing/lists")
+        assert status == expected
+        assert int(headers["X-RateLimit-Limit"]) == 1000
+        assert int(headers["X-RateLimit-Reset"]) >= int(time.time())
+
+
+def test_past_the_limit_comes_429_until_the_reset(sandbox: SandboxServer, sendgrid_client) -> None:
+    sandbox.admin.set_faults(rate_limits={"GET /v3/marketing/lists": 2})
+    while time.time() % 1 > 0.6:  # start early in a one-second window
+        time.sleep(0.02)
+    remaining = [
+        call(sendgrid_client, "GET", "/v3/marketing/lists")[2]["X-RateLimit-Remaining"]
+        for _ in range(2)
+    ]
+    assert remaining == ["1", "0"]
+    status, body, headers = call(sendgrid_client, "GET", "/v3/marketing/lists")
+    assert status == 429
+    assert body == {"errors": [{"field": None, "message": "too many requests"}]}
+    assert call(sendgrid_client, "GET", "/v3/scopes")[0] == 200  # limits are per endpoint
+    time.sleep(max(0.0, int(headers["X-RateLimit-Reset"]) - time.time()) + 0.01)
+    assert call(sendgrid_client, "GET", "/v3/marketing/lists")[0] == 200
+
+
+def test_error_rate_is_deterministic_with_the_seed(sandbox_config: SandboxConfig) -> None:
+    def statuses() -> list[int]:
+        sandbox_config.error_rate = 0.5
+        with SandboxServer(sandbox_config) as server:
+            sg = sendgrid.SendGridAPIClient(next(iter(sandbox_config.api_keys)), host=server.url)
+            return [call(sg, "GET", "/v3/scopes")[0] for _ in range(12)]
+
+    first = statuses()
+    assert set(first) == {200, 500}
+    assert statuses() == first
+
+
+def test_fault_knobs_flip_while_running(sandbox: SandboxServer, sendgrid_client) -> None:
+    sandbox.admin.set_faults(fail_next_requests=1, error_status=503)
+    assert call(sendgrid_client, "GET", "/v3/scopes")[0] == 503
+    assert call(sendgrid_client, "GET", "/v3/scopes")[0] == 200
+    sandbox.admin.set_faults(latency_s=0.15)
+    started = time.monotonic()
+    call(sendgrid_client, "GET", "/v3/scopes")
+    assert time.monotonic() - started >= 0.15
+    with pytest.raises(ConfigError, match="error_rate"):
+        sandbox.admin.set_faults(error_rate=2)
+    with pytest.raises(ConfigError, match="unknown"):
+        sandbox.admin.set_faults(eror_rate=0.1)
+
+
+def test_a_held_request_times_the_client_out(sandbox: SandboxServer, sg_key: str) -> None:
+    sandbox.admin.set_faults(timeout_next_requests=1, timeout_hold_s=1.0)
+    impatient = sendgrid.SendGridAPIClient(sg_key, host=sandbox.url)
+    impatient.client.timeout = 0.2
+    with pytest.raises(TimeoutError):
+        impatient.client.scopes.get()
+    assert impatient.client.scopes.get().status_code == 200
+
+
+def test_the_request_log_shows_each_call_without_the_key(
+    sandbox: SandboxServer, sendgrid_client, sg_key: str
+) -> None:
+    lid = sandbox.admin.create_list("seg")
+    call(
+        sendgrid_client,
+        "PUT",
+        "/v3/marketing/contacts",
+        {"list_ids": [lid], "contacts": [{"email": "a@example.com"}]},
+    )
+    call(sendgrid_client, "GET", "/v3/marketing/lists", query={"page_size": 5})
+    log = sandbox.admin.request_log()
+    assert [(e["method"], e["path"], e["status"]) for e in log] == [
+        ("PUT", "/v3/marketing/contacts", 202),
+        ("GET", "/v3/marketing/lists", 200),
+    ]
+    assert log[0]["body"]["list_ids"] == [lid] and log[1]["query"] == {"page_size": ["5"]}
+    assert sg_key not in json.dumps(log)
+
+
+def test_the_http_admin_surface_seeds_flips_and_inspects(
+    sandbox: SandboxServer, sendgrid_client, sg_key: str
+) -> None:
+    lid = admin_http(sandbox, "POST", "lists", {"name": "seg"})["id"]
+    ids = admin_http(
+        sandbox, "POST", "contacts", {"contacts": [{"email": "a@example.com"}], "list_ids": [lid]}
+    )["ids"]
+    assert admin_http(sandbox, "GET", f"lists/{lid}/members") == {"emails": ["a@example.com"]}
+    assert admin_http(sandbox, "GET", "lists?name=seg")["list"]["id"] == lid
+    assert [c["id"] for c in admin_http(sandbox, "GET", "contacts")["contacts"]] == ids
+    assert (
+        admin_http(sandbox, "POST", "faults", {"fail_next_requests": 1})["fail_next_requests"] == 1
+    )
+    assert call(sendgrid_client, "GET", "/v3/scopes")[0] == 500
+    assert len(admin_http(sandbox, "GET", "requests")["requests"]) == 1
+    admin_http(sandbox, "POST", f"keys/{sg_key}/revoke")
+    assert call(sendgrid_client, "GET", "/v3/scopes")[0] == 401
+
+
+def test_state_survives_a_restart_with_the_same_file(tmp_path: Path, sg_key: str) -> None:
+    config = SandboxConfig(
+        state_path=tmp_path / "state.sqlite", api_keys={sg_key: list(FULL_SCOPES)}
+    )
+    with SandboxServer(config) as first:
+        sg = sendgrid.SendGridAPIClient(sg_key, host=first.url)
+        lid = call(sg, "POST", "/v3/marketing/lists", {"name": "kept"})[1]["id"]
+        call(
+            sg,
+            "PUT",
+            "/v3/marketing/contacts",
+            {"list_ids": [lid], "contacts": [{"email": "a@example.com"}]},
+        )
+        first.admin.add_key("SG.gone", list(FULL_SCOPES))
+        first.admin.revoke_key("SG.gone")
+    with SandboxServer(config) as second:
+        sg = sendgrid.SendGridAPIClient(sg_key, host=second.url)
+        assert second.admin.list_members(lid) == {"a@example.com"}
+        assert call(sg, "GET", f"/v3/marketing/lists/{lid}")[1]["name"] == "kept"
+        gone = sendgrid.SendGridAPIClient("SG.gone", host=second.url)
+        assert call(gone, "GET", "/v3/scopes")[0] == 401
+    assert sg_key.encode() not in (tmp_path / "state.sqlite").read_bytes()
