@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python -m bench.bench_demo [--customers N]``. The build goes into a scratch
 file under ``bench/data/``; when the cached benchmark warehouse (``bench.common``) is missing,
-the fresh build becomes it, so other benchmarks need not build it again. A time-window count
+the fresh build becomes it, so other benchmarks need not build it again (``--refresh-cache``
+replaces it after a change to the generator). A time-window count
 over ``events`` shows whether the time-ordered layout lets DuckDB prune.
 """
 
@@ -46,8 +47,8 @@ def _window_queries(path: Path) -> dict[str, Any]:
             "purchases_all": total, "purchases_all_s": round(total_s, 3)}  # fmt: skip
 
 
-def run(customers: int = 5_000_000, seed: int = 42) -> dict[str, Any]:
-    """Build once, measure, keep the file as the cached benchmark warehouse if it is missing."""
+def run(customers: int = 5_000_000, seed: int = 42, *, refresh: bool = False) -> dict[str, Any]:
+    """Build once, measure; the build becomes the cached warehouse if missing (or ``refresh``)."""
     scratch = DATA_DIR / f"bench_demo_scratch_{os.getpid()}.duckdb"
     summary = build_demo(
         scratch,
@@ -65,10 +66,10 @@ def run(customers: int = 5_000_000, seed: int = 42) -> dict[str, Any]:
     }
     figures.update(_window_queries(scratch))
     cached = bench_warehouse_path(customers, seed)
-    if cached.exists():
-        scratch.unlink()
+    if refresh or not cached.exists():
+        os.replace(scratch, cached)  # atomic: readers of the old file keep their handle
     else:
-        os.replace(scratch, cached)
+        scratch.unlink()
     return figures
 
 
@@ -77,8 +78,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=5_000_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--refresh-cache",
+        action="store_true",
+        help="replace the cached warehouse (generator changed)",
+    )
     args = parser.parse_args()
-    for key, value in run(args.customers, args.seed).items():
+    for key, value in run(args.customers, args.seed, refresh=args.refresh_cache).items():
         print(f"{key}: {value}")
 
 

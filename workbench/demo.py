@@ -103,6 +103,8 @@ EVENT_WEIGHTS = (
 )  # fmt: skip
 
 SPAN_DAYS = 730
+SIGNUP_SKEW = 1.3  # signup age = span * u**SKEW: more recent signups, a growing business
+MEAN_TENURE_S = SPAN_DAYS * 86_400 / (SIGNUP_SKEW + 1)
 MEMORY_LIMIT = "6GB"
 _MAX_SEED = 2**62
 
@@ -199,7 +201,7 @@ def _create_customers(con: duckdb.DuckDBPyConnection, customers: int, end_s: int
         {_pick(LAST_NAMES, "rnd(id, 'last')")} AS last_name,
         {_pick(DOMAINS, "rnd(id, 'domain')")} AS domain,
         {_weighted("rnd(id, 'country')", COUNTRY_WEIGHTS)} AS true_country,
-        $end_s - 1 - floor($span_s * pow(rnd(id, 'signup'), 1.3))::BIGINT AS signup_s,
+        $end_s - 1 - floor($span_s * pow(rnd(id, 'signup'), {SIGNUP_SKEW}))::BIGINT AS signup_s,
         rnd(id, 'mess') AS u_mess,
         rnd(id - 1, 'mess') >= 0.15 AND id > 1 AS partner_is_clean
       FROM range(1, $n + 1) r(id)
@@ -234,9 +236,14 @@ def _create_customers(con: duckdb.DuckDBPyConnection, customers: int, end_s: int
 
 
 def _per_customer_rows(rate: float, salt: str) -> str:
-    """SQL FROM clause: each customer times a skewed count with mean ``rate`` (row ``seq``)."""
+    """SQL FROM clause: each customer times a skewed count with mean ``rate`` (row ``seq``).
+
+    The count grows with the customer's tenure (so rows spread evenly over time) and with a
+    heavy-tailed activity shared by orders and events; random rounding keeps the mean exact.
+    """
+    tenure = f"($end_s - epoch(c.signup_at)) / {MEAN_TENURE_S!r}"
     count = (
-        f"floor({rate!r} * expo(rnd(c.id, 'activity')) * expo(rnd(c.id, '{salt}'))"
+        f"floor({rate!r} * {tenure} * expo(rnd(c.id, 'activity')) * expo(rnd(c.id, '{salt}'))"
         f" + rnd(c.id, '{salt}_round'))::BIGINT"
     )
     return (
