@@ -112,7 +112,7 @@ def map_failure(
         )
     if isinstance(exc, NETWORK_ERRORS):
         detail = redact(f"{type(exc).__name__}: {exc}", secret)[:_MAX_DETAIL]
-        return Unavailable(f"SendGrid did not answer {what} ({detail}); try again later")
+        return Unavailable(f"SendGrid did not answer for {what} ({detail}); try again later")
     detail = redact(f"{type(exc).__name__}: {exc}", secret)[:_MAX_DETAIL]
     return DestinationError(f"SendGrid call failed for {what} ({detail})")
 
@@ -136,7 +136,7 @@ def map_status(
     if status == 403:
         return PermissionError_(_forbidden_message(what) + detail, status=403)
     if status == 404:
-        return RemoteNotFound(f"SendGrid has no such {what} (404){detail}", status=404)
+        return RemoteNotFound(f"SendGrid found nothing for {what} (404){detail}", status=404)
     if status == 429:
         reset_at = reset_time(headers, clock)
         when = f"; the limit resets at Unix time {reset_at:.0f}" if reset_at else ""

@@ -36,12 +36,17 @@ def remove_batch(
         result.append(client.remove_batch_call(list_id, batch))
         return
     except RemoteNotFound as not_found:
-        first_error = not_found
+        first_error = not_found  # the list or one id is unknown: find out which
     _ensure_list_exists(client, list_id)
     existing = {c.id for c in client.contacts_by_ids(batch)}
     stale = set(batch) - existing
     if not stale:
-        raise first_error
+        raise RemoteNotFound(
+            f"SendGrid refused to remove {len(batch)} contact(s) from list {list_id} (404) "
+            "although the list and every contact exist; SendGrid may still be catching up: "
+            "try again later",
+            status=404,
+        ) from first_error
     result.stale_ids.update(stale)
     remaining = [contact_id for contact_id in batch if contact_id in existing]
     if remaining:

@@ -10,6 +10,7 @@ mutable headers that would otherwise leak between calls and threads), with a tim
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import threading
@@ -29,6 +30,7 @@ from .pacing import CallStats, EndpointPacer, RetryPolicy
 from .redaction import install_log_redaction, mask_secret
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 _PLACEHOLDER = re.compile(r"\{\w+\}")
 
 
@@ -135,6 +137,7 @@ class Transport:
             if delay is None or not (idempotent or isinstance(error, RateLimited)):
                 raise error
             self.stats.record_retry(endpoint, error)
+            log.info("%s failed transiently (%s); retrying in %.2f s", endpoint, error, delay)
             self._wait(delay)
             if isinstance(error, RateLimited):
                 rate_waits += 1
