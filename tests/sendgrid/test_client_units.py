@@ -18,6 +18,7 @@ from workbench.destinations.sendgrid.batching import json_size, upsert_batches, 
 from workbench.destinations.sendgrid.client import SendGridClient
 from workbench.destinations.sendgrid.exports import parse_export
 from workbench.destinations.sendgrid.failures import error_messages, map_failure
+from workbench.destinations.sendgrid.lookup import lookup_emails
 from workbench.destinations.sendgrid.models import Contact, parse_contact
 from workbench.destinations.sendgrid.pacing import EndpointPacer, RetryPolicy
 from workbench.destinations.sendgrid.redaction import install_log_redaction, mask_secret
@@ -227,3 +228,25 @@ def test_a_client_takes_host_and_timeout_from_the_settings(tmp_path: Path) -> No
 def test_an_empty_key_is_refused_with_a_clear_error() -> None:
     with pytest.raises(InvalidRequest, match="no SendGrid API key"):
         SendGridClient("  ", "http://127.0.0.1:9")
+
+
+def test_bisection_isolates_every_invalid_address_in_few_calls() -> None:
+    bad = {"b7@x_y.com", "b55@x_y.com"}
+    emails = sorted({f"u{i}@example.com" for i in range(98)} | bad)
+    calls: list[list[str]] = []
+
+    def search(batch: list[str]) -> dict[str, object]:
+        """Behaves like SendGrid: 400 if any address is invalid, else u1x are found."""
+        calls.append(batch)
+        if bad & set(batch):
+            raise InvalidRequest("invalid email")
+        found = {e: {"contact": {"id": e, "email": e}} for e in batch if e.startswith("u1")}
+        if not found:
+            raise RemoteNotFound("none")
+        return {"result": found}
+
+    result = lookup_emails(emails, search)
+    assert result.invalid == bad
+    assert set(result.found) == {e for e in emails if e.startswith("u1")}
+    assert result.not_found == set(emails) - bad - set(result.found)
+    assert len(calls) <= 2 * 2 * 7 + 1  # about 2 log2(100) per bad address, not 100

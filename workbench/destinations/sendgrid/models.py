@@ -83,14 +83,6 @@ class ConnectionCheck:
     missing: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class RemovalResult:
-    """Job ids of a removal, and the contact ids skipped because SendGrid no longer has them."""
-
-    job_ids: list[str]
-    stale_ids: set[str]
-
-
 def _text(value: Any) -> str | None:
     """A non-empty string or None (SendGrid sends "" for unset fields)."""
     return str(value) if value not in (None, "") else None
