@@ -14,9 +14,10 @@ from sqlglot import exp
 
 from workbench.catalog import ColumnKind
 from workbench.errors import WorkbenchError
-from workbench.segments.compiler import all_of, any_of, column
+from workbench.segments.compiler import column
 from workbench.segments.describe import describe_node, label
 from workbench.segments.engine import AsOf, LookupLike, Prepared, prepare, run_query
+from workbench.segments.operators import all_of, any_of, negate
 from workbench.segments.validate import node_kind
 from workbench.workspace import Workspace
 
@@ -129,9 +130,9 @@ def overlap(
     other.compiler = prep.compiler  # one set of bound values for both predicates
     pa, pb = prep.predicate(), other.predicate()
     parts = [
-        all_of(pa, exp.not_(exp.paren(pb))),
+        all_of(pa, negate(pb)),
         all_of(pa.copy(), pb.copy()),
-        all_of(pb.copy(), exp.not_(exp.paren(pa.copy()))),
+        all_of(pb.copy(), negate(pa.copy())),
     ]
     only_a, both, only_b = _counts_row(ws, prep, parts)
     return Overlap(only_a, both, only_b)

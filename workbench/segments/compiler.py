@@ -21,7 +21,15 @@ from sqlglot.dialects.dialect import Dialect
 from workbench.catalog import Catalog, ColumnKind, Entity
 from workbench.errors import NotFoundError, SegmentInvalid, WorkbenchError
 from workbench.segments.model import Segment, document_of, parse_segment
-from workbench.segments.operators import OPERATORS, BuildArgs, guarded
+from workbench.segments.operators import (
+    OPERATORS,
+    BuildArgs,
+    all_of,
+    any_of,
+    guarded,
+    is_null,
+    negate,
+)
 from workbench.segments.validate import Lookup, node_kind, validate_segment
 from workbench.segments.values import parse_moment, to_naive_utc
 
@@ -81,16 +89,6 @@ def checked_segment(segment: Any, catalog: Catalog, lookup: Lookup) -> Segment:
     return parsed
 
 
-def all_of(*predicates: exp.Expression) -> exp.Expression:
-    """``(a AND b AND ...)`` in parentheses."""
-    return exp.paren(exp.and_(*predicates))
-
-
-def any_of(*predicates: exp.Expression) -> exp.Expression:
-    """``(a OR b OR ...)`` in parentheses."""
-    return exp.paren(exp.or_(*predicates))
-
-
 def column(name: str) -> exp.Column:
     """A quoted column reference."""
     return exp.column(name, quoted=True)
@@ -124,12 +122,12 @@ class PredicateCompiler:
         if kind == "or":
             return any_of(*(self.node(n, entity) for n in node["or"]))
         if kind == "not":
-            return exp.not_(exp.paren(self.node(node["not"], entity)))
+            return negate(self.node(node["not"], entity))
         if kind == "related":
             return self.related(node, entity)
         if kind == "in_segment":
             saved = parse_segment(document_of(self.lookup(node["in_segment"])))
-            return exp.paren(self.segment(saved))
+            return exp.Paren(this=self.segment(saved))
         return self.condition(node, entity)
 
     def args(self, value: Any, kind: ColumnKind, type_name: str = "") -> BuildArgs:
@@ -159,20 +157,21 @@ class PredicateCompiler:
         fk = column(related.spec.relation.foreign_key)
         having = node.get("having") or {"agg": "count", "op": "gte", "value": 1}
         true_at_zero = self._true_at_zero(having)
-        query = exp.select(fk.copy()).from_(related.source_expression())
-        query = query.where(*self._related_filters(node, related, fk))
+        query = exp.select(fk.copy()).from_(related.source_expression(), copy=False)
+        query = query.where(*self._related_filters(node, related, fk), copy=False)
         if not _is_any_row(having):
             test = self._having(having, related)
-            query = query.group_by(fk.copy()).having(exp.not_(test) if true_at_zero else test)
+            query = query.group_by(fk.copy(), copy=False)
+            query = query.having(negate(test) if true_at_zero else test, copy=False)
         pk = column(person.spec.primary_key)
         if true_at_zero:
-            return guarded(exp.not_(exp.In(this=pk, query=query.subquery())), pk, on_null=True)
+            return guarded(negate(exp.In(this=pk, query=query.subquery())), pk, on_null=True)
         return guarded(exp.In(this=pk, query=query.subquery()), pk, on_null=False)
 
     def _related_filters(
         self, node: Mapping[str, Any], related: Entity, fk: exp.Expression
     ) -> list[exp.Expression]:
-        filters: list[exp.Expression] = [exp.not_(exp.Is(this=fk.copy(), expression=exp.null()))]
+        filters: list[exp.Expression] = [negate(is_null(fk))]
         if node.get("where") is not None:
             filters.append(self.node(node["where"], related))
         if node.get("within_last_days") is not None:
@@ -223,14 +222,16 @@ def member_query(
 ) -> exp.Select:
     """``SELECT <columns> FROM <source> WHERE <predicate> ORDER BY <pk>``."""
     selected = [column(name) for name in person_columns(entity, columns)]
-    query = exp.select(*selected).from_(entity.source_expression()).where(predicate)
-    return query.order_by(column(entity.spec.primary_key))
+    query = exp.select(*selected).from_(entity.source_expression(), copy=False)
+    query = query.where(predicate, copy=False)
+    return query.order_by(column(entity.spec.primary_key), copy=False)
 
 
 def count_query(entity: Entity, predicate: exp.Expression) -> exp.Select:
     """``SELECT count(*) FROM <source> WHERE <predicate>``."""
     count = exp.Count(this=exp.Star())
-    return exp.select(count).from_(entity.source_expression()).where(predicate)
+    query = exp.select(count).from_(entity.source_expression(), copy=False)
+    return query.where(predicate, copy=False)
 
 
 def check_dialect(dialect: str) -> None:

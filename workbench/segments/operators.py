@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import reduce
 from typing import Any
 
 from sqlglot import exp
@@ -74,12 +75,33 @@ class Operator:
         return guarded(self.build(column, args), column, self.on_null)
 
 
+def all_of(*predicates: exp.Expression) -> exp.Expression:
+    """``(a AND b AND ...)``, built without copying the parts (compiling stays cheap)."""
+    return exp.Paren(this=reduce(lambda a, b: exp.And(this=a, expression=b), predicates))
+
+
+def any_of(*predicates: exp.Expression) -> exp.Expression:
+    """``(a OR b OR ...)``, built without copying the parts."""
+    return exp.Paren(this=reduce(lambda a, b: exp.Or(this=a, expression=b), predicates))
+
+
+def negate(predicate: exp.Expression) -> exp.Expression:
+    """``NOT (predicate)``; parentheses unless the predicate is a single comparison."""
+    if isinstance(predicate, exp.Connector):
+        predicate = exp.Paren(this=predicate)
+    return exp.Not(this=predicate)
+
+
+def is_null(column: exp.Expression) -> exp.Expression:
+    """``column IS NULL`` (on a copy of ``column``)."""
+    return exp.Is(this=column.copy(), expression=exp.Null())
+
+
 def guarded(pred: exp.Expression, column: exp.Expression, on_null: bool) -> exp.Expression:
     """``pred`` with its NULL (possible only when ``column`` is NULL) replaced by ``on_null``."""
     if on_null:
-        return exp.paren(exp.or_(pred, exp.Is(this=column.copy(), expression=exp.null())))
-    not_null = exp.not_(exp.Is(this=column.copy(), expression=exp.null()))
-    return exp.paren(exp.and_(pred, not_null))
+        return any_of(pred, is_null(column))
+    return all_of(pred, negate(is_null(column)))
 
 
 def _escape_like(text: str) -> str:
@@ -102,7 +124,7 @@ def _contains(col: exp.Expression, a: BuildArgs) -> exp.Expression:
 
 
 def _negated(builder: Builder) -> Builder:
-    return lambda col, a: exp.not_(builder(col, a))
+    return lambda col, a: negate(builder(col, a))
 
 
 def _compare(cls: type[exp.Expression]) -> Builder:
@@ -156,11 +178,11 @@ def _is(value: bool) -> Builder:
 
 
 def _is_null(col: exp.Expression, a: BuildArgs) -> exp.Expression:
-    return exp.Is(this=col, expression=exp.null())
+    return exp.Is(this=col, expression=exp.Null())
 
 
 def _is_not_null(col: exp.Expression, a: BuildArgs) -> exp.Expression:
-    return exp.not_(_is_null(col, a))
+    return negate(_is_null(col, a))
 
 
 def _between_holds(x: Any, v: Any) -> bool:
