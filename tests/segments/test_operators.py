@@ -118,3 +118,17 @@ def test_operators_for_a_kind_are_the_ones_validation_accepts(kind) -> None:
         assert "contains" in keys and "gt" not in keys
     if kind is ColumnKind.TIMESTAMP:
         assert "within_last_days" in keys and "contains" not in keys
+
+
+def test_null_rule_is_defined_once_in_the_table() -> None:
+    true_on_null = {key for key, op in OPERATORS.items() if op.on_null}
+    assert true_on_null == {"is_null", "neq", "not_in", "not_contains"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_a_null_value_matches_only_where_the_rule_says(case, con, catalog, persons) -> None:
+    column, op, value = case
+    nulls = {p["id"] for p in persons if p[column] is None}
+    chosen = set(matching_ids(con, catalog, _condition(column, op, value)))
+    assert nulls, "the fixture has nulls in every column"
+    assert chosen & nulls == (nulls if OPERATORS[op].on_null else set())

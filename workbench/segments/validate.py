@@ -57,9 +57,11 @@ class _Validator:
         self.problems: list[Problem] = []
 
     def add(self, path: str, message: str) -> None:
+        """Record one problem."""
         self.problems.append(Problem(path, message))
 
     def node(self, node: Any, path: str, entity: Entity) -> None:
+        """Check one node (and everything under it) over ``entity``'s columns."""
         if not isinstance(node, Mapping):
             self.add(path, "expected a condition object")
             return
