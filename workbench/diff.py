@@ -1,0 +1,213 @@
+"""The membership diff: which emails to add to a SendGrid list, which to remove, which stay.
+
+Pure functions over polars frames. ``desired`` is the segment's unique normalised emails (from
+:func:`workbench.emails.normalise_emails`) with any extra columns (the key, a contact id);
+``snapshot`` is the list as last confirmed, with ``email`` and ``contact_id``. The result is
+exactly the set difference of the email strings, in both directions, plus the intersection.
+
+How it stays fast at millions of rows: each email is hashed to 64 bits (fixed seed); hash and
+row number are packed into one integer so a single integer sort per side orders the rows by
+hash, and a merge join of the two sorted sides pairs rows with equal hashes. Every pair is
+then confirmed by comparing the email strings, so a hash collision can never turn into a
+wrong answer: a collided pair simply is not a match. The outputs are sorted by email; when
+the snapshot is already in email order (as the outputs of a previous diff are), the large
+``unchanged`` and ``to_remove`` frames keep that order for free, so keep snapshots sorted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import polars as pl
+
+from workbench.emails import email_hashes, rows_by_hash, rows_sharing_a_bucket
+from workbench.errors import WorkbenchError
+
+EMAIL = "email"
+CONTACT_ID = "contact_id"
+REASON = "reason"
+SNAPSHOT_SUFFIX = "_snapshot"
+
+
+class DiffInputError(WorkbenchError, ValueError):
+    """The frames given to the diff do not have the promised shape (column, type, uniqueness)."""
+
+
+def empty_skipped() -> pl.DataFrame:
+    """An empty frame of skipped emails: ``email``, ``reason``."""
+    return pl.DataFrame(schema={EMAIL: pl.String, REASON: pl.String})
+
+
+def attach_reason(emails: pl.DataFrame | pl.Series, reason: str) -> pl.DataFrame:
+    """A frame of emails (a Series, or a frame with an ``email`` column) with a ``reason``
+    column set to ``reason``, sorted by email; the shape ``MembershipDiff.skipped`` takes."""
+    frame = emails.to_frame(EMAIL) if isinstance(emails, pl.Series) else emails
+    if EMAIL not in frame.columns:
+        raise DiffInputError(f"no {EMAIL!r} column to attach a reason to: {frame.columns}")
+    return frame.with_columns(pl.lit(reason, dtype=pl.String).alias(REASON)).sort(EMAIL)
+
+
+@dataclass(frozen=True)
+class MembershipDiff:
+    """What to change on a list: ``to_add`` (desired rows not on the list), ``to_remove``
+    (snapshot rows not desired, with their ``contact_id``), ``unchanged`` (in both: the desired
+    columns plus the snapshot's, overlapping ones suffixed ``_snapshot``) and ``skipped``
+    (emails left out on purpose, with a reason; empty until a later step fills it).
+    Every frame is sorted by email."""
+
+    to_add: pl.DataFrame
+    to_remove: pl.DataFrame
+    unchanged: pl.DataFrame
+    skipped: pl.DataFrame = field(default_factory=empty_skipped)
+
+    @property
+    def add_count(self) -> int:
+        """How many emails should join the list."""
+        return self.to_add.height
+
+    @property
+    def remove_count(self) -> int:
+        """How many contacts should leave the list."""
+        return self.to_remove.height
+
+    @property
+    def unchanged_count(self) -> int:
+        """How many emails are on the list and stay."""
+        return self.unchanged.height
+
+    @property
+    def skipped_count(self) -> int:
+        """How many desired emails are left out, with a reason."""
+        return self.skipped.height
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """All counts by name, for run records and the UI."""
+        return {
+            "to_add": self.add_count,
+            "to_remove": self.remove_count,
+            "unchanged": self.unchanged_count,
+            "skipped": self.skipped_count,
+        }
+
+    def skip(self, skipped: pl.DataFrame) -> MembershipDiff:
+        """A new diff where the emails of ``skipped`` (``email``, ``reason``; see
+        :func:`attach_reason`) leave ``to_add`` and join ``skipped``."""
+        _require_columns(skipped, "skipped", (EMAIL, REASON))
+        reasons = skipped.select(pl.col(EMAIL).cast(pl.String), pl.col(REASON).cast(pl.String))
+        leaving = reasons.join(self.to_add.select(EMAIL), on=EMAIL, how="semi")
+        return replace(
+            self,
+            to_add=self.to_add.join(leaving, on=EMAIL, how="anti", maintain_order="left"),
+            skipped=pl.concat([self.skipped, leaving]).sort(EMAIL, maintain_order=True),
+        )
+
+
+def diff_members(
+    desired: pl.DataFrame, snapshot: pl.DataFrame, *, hash_bits: int = 64
+) -> MembershipDiff:
+    """Compare the desired members with the list's last confirmed snapshot.
+
+    Both frames need a text ``email`` column without nulls or duplicates; ``snapshot`` also
+    needs ``contact_id``. ``hash_bits`` narrows the hash (a test knob that forces
+    collisions); the answer is the same for every width. Raises ``DiffInputError``.
+    """
+    desired = _checked_side(desired, "desired", (EMAIL,))
+    snapshot = _checked_side(snapshot, "snapshot", (EMAIL, CONTACT_ID))
+    pairs = _matching_rows(desired.get_column(EMAIL), snapshot.get_column(EMAIL), hash_bits)
+    in_snapshot = _row_mask(desired.height, pairs.get_column("d"))
+    in_desired = _row_mask(snapshot.height, pairs.get_column("s"))
+    snapshot = _with_email_order_flag(snapshot)
+    return MembershipDiff(
+        to_add=_sorted_by_email(desired.filter(~in_snapshot)),
+        to_remove=_sorted_by_email(snapshot.filter(~in_desired)),
+        unchanged=_sorted_by_email(_unchanged_rows(desired, snapshot, pairs, in_desired)),
+    )
+
+
+def _checked_side(frame: pl.DataFrame, side: str, required: tuple[str, ...]) -> pl.DataFrame:
+    """The frame with a String ``email`` column, after checking its shape."""
+    _require_columns(frame, side, required)
+    email_type = frame.schema[EMAIL]
+    if email_type not in (pl.String, pl.Null) and not isinstance(email_type, pl.Categorical):
+        raise DiffInputError(f"the {side} {EMAIL!r} column holds {email_type}, not text")
+    frame = frame.with_columns(pl.col(EMAIL).cast(pl.String))
+    nulls = frame.get_column(EMAIL).null_count()
+    if nulls:
+        raise DiffInputError(
+            f"the {side} frame has {nulls} null email(s); drop them first "
+            "(workbench.emails.normalise_emails does)"
+        )
+    return frame
+
+
+def _require_columns(frame: pl.DataFrame, side: str, required: tuple[str, ...]) -> None:
+    """Raise ``DiffInputError`` naming the missing columns and the available ones."""
+    missing = [name for name in required if name not in frame.columns]
+    if missing:
+        raise DiffInputError(
+            f"the {side} frame lacks column(s) {', '.join(missing)}; "
+            f"it has: {', '.join(frame.columns) or '(none)'}"
+        )
+
+
+def _matching_rows(desired: pl.Series, snapshot: pl.Series, hash_bits: int) -> pl.DataFrame:
+    """Row-number pairs ``d``, ``s`` (u64) of equal emails on the two sides."""
+    row_bits = max(len(desired) - 1, len(snapshot) - 1, 1).bit_length()
+    sides = []
+    for name, emails in (("desired", desired), ("snapshot", snapshot)):
+        by_hash = rows_by_hash(
+            email_hashes(emails, bits=hash_bits), bits=hash_bits, row_bits=row_bits
+        )
+        _reject_duplicates(emails, by_hash, name)
+        sides.append(by_hash)
+    candidates = sides[0].join(sides[1], on="bucket", how="inner", suffix="_s")
+    candidates = candidates.select(d="row", s="row_s")
+    same = desired.gather(candidates.get_column("d")) == snapshot.gather(candidates.get_column("s"))
+    return candidates.filter(same)
+
+
+def _reject_duplicates(emails: pl.Series, by_hash: pl.DataFrame, side: str) -> None:
+    """Raise when an email occurs twice on one side (only rows sharing a hash are compared)."""
+    shared = emails.gather(rows_sharing_a_bucket(by_hash))
+    repeated = shared.len() - shared.n_unique()
+    if repeated:
+        raise DiffInputError(
+            f"the {side} frame has {repeated} repeated email(s); each email must occur once "
+            "(de-duplicate with workbench.emails.normalise_emails)"
+        )
+
+
+def _row_mask(height: int, rows: pl.Series) -> pl.Series:
+    """A boolean mask of ``height`` rows, true at ``rows``."""
+    mask = pl.zeros(height, dtype=pl.Boolean, eager=True)
+    return mask.scatter(rows, True) if len(rows) else mask
+
+
+def _unchanged_rows(
+    desired: pl.DataFrame, snapshot: pl.DataFrame, pairs: pl.DataFrame, in_desired: pl.Series
+) -> pl.DataFrame:
+    """Rows in both, in snapshot order: the desired columns plus the snapshot's others."""
+    desired_row_of = pl.zeros(snapshot.height, dtype=pl.UInt64, eager=True)
+    if pairs.height:
+        desired_row_of.scatter(pairs.get_column("s"), pairs.get_column("d"))
+    kept = snapshot.filter(in_desired)
+    from_desired = desired.drop(EMAIL).gather(desired_row_of.filter(in_desired))
+    others = kept.drop(EMAIL)
+    others = others.rename({c: c + SNAPSHOT_SUFFIX for c in others.columns if c in desired.columns})
+    columns = [kept.get_column(EMAIL), *from_desired.get_columns(), *others.get_columns()]
+    return pl.DataFrame(columns).select([*desired.columns, *others.columns])
+
+
+def _with_email_order_flag(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with its email column flagged as sorted when it already is (a cheap scan),
+    so that filtered parts of it need no sort."""
+    emails = frame.get_column(EMAIL)
+    if emails.is_sorted():
+        return frame.with_columns(emails.set_sorted())
+    return frame
+
+
+def _sorted_by_email(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame in email order (free when the email column is flagged sorted)."""
+    return frame.sort(EMAIL, maintain_order=True).with_columns(pl.col(EMAIL).set_sorted())

@@ -1,0 +1,268 @@
+"""Email normalisation: the step between a segment's members and the list they should form.
+
+SendGrid stores emails in lower case and looks them up ignoring case, but it does not rewrite
+dots or ``+tags``; one invalid address in a search batch fails the whole call. So before a
+diff, every member's email is trimmed, lower-cased and syntax-checked, and people who share an
+email become one list entry. Nothing else is rewritten.
+
+The syntax rule (one regex, applied by polars to whole columns and by :func:`is_valid_email`
+to single strings; it is deliberately stricter than RFC 5322 so SendGrid never refuses it):
+
+- exactly one ``@``; no whitespace anywhere inside; only ASCII (international addresses are
+  refused rather than risk a batch-wide 400);
+- local part: 1-64 characters from ``a-z 0-9 + . _ - '``, no leading, trailing or double dot;
+- domain: dot-separated labels of letters, digits and hyphens that neither start nor end with
+  a hyphen, at least one dot, a top-level domain of two or more letters;
+- the whole address at most 254 characters.
+
+Every row that does not become a list entry is kept in ``dropped`` with its reason:
+``null`` (null, or empty after trimming), ``invalid`` (fails the rule) or ``duplicate``
+(another member has the same normalised email; the member with the smallest key stays).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from workbench.errors import CatalogError
+
+LOCAL_PART_PATTERN = r"[a-z0-9+_'-]+(?:\.[a-z0-9+_'-]+)*"
+DOMAIN_PATTERN = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}"
+EMAIL_PATTERN = f"^{LOCAL_PART_PATTERN}@{DOMAIN_PATTERN}$"
+MAX_LOCAL_PART_LENGTH = 64
+MAX_EMAIL_LENGTH = 254
+# Trimmed from both ends before checking (Unicode White_Space, which is what polars'
+# ``strip_chars()`` trims); any whitespace left inside makes the address invalid.
+TRIM_CHARS = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+REASON_NULL = "null"
+REASON_INVALID = "invalid"
+REASON_DUPLICATE = "duplicate"
+DROP_REASONS = (REASON_NULL, REASON_INVALID, REASON_DUPLICATE)
+
+# Fixed seed: the hash only finds candidate duplicates inside one call, and every candidate
+# is confirmed by comparing the strings themselves.
+_HASH_SEED = 0x5EED_E4A1
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
+_RESERVED_OUTPUT_COLUMNS = ("email", "raw_email", "reason", "duplicate_of")
+
+
+@dataclass(frozen=True)
+class NormalisedEmails:
+    """The unique normalised list of a member frame, every dropped row, and the funnel counts.
+
+    ``valid`` has the columns ``<key_column>, email`` (one row per distinct email, ordered by
+    key); ``dropped`` has ``<key_column>, raw_email, email, reason, duplicate_of`` (ordered by
+    key). ``total == unique_count + dropped.height`` and ``valid_count`` counts rows whose email
+    passed the syntax check, duplicates included.
+    """
+
+    valid: pl.DataFrame
+    dropped: pl.DataFrame
+    key_column: str
+    total: int
+    valid_count: int
+    unique_count: int
+    by_reason: dict[str, int]
+
+    def funnel(self) -> list[tuple[str, int]]:
+        """The coverage funnel steps this normalisation contributes, in order."""
+        return [
+            ("members", self.total),
+            ("valid emails", self.valid_count),
+            ("unique after normalisation", self.unique_count),
+        ]
+
+
+def normalised_email_expr(column: str) -> pl.Expr:
+    """A polars expression: the column trimmed and lower-cased, null when empty."""
+    cleaned = pl.col(column).str.strip_chars().str.to_lowercase()
+    return pl.when(cleaned.str.len_bytes() > 0).then(cleaned)
+
+
+def email_is_valid_expr(column: str) -> pl.Expr:
+    """A polars expression: whether an already normalised email column passes the rule."""
+    email = pl.col(column)
+    return (
+        email.str.contains(EMAIL_PATTERN)
+        & (email.str.len_bytes() <= MAX_EMAIL_LENGTH)
+        & (email.str.find("@", literal=True) <= MAX_LOCAL_PART_LENGTH)
+    )
+
+
+def normalise_email(value: str | None) -> str | None:
+    """Trim and lower-case one email; None when it is None or empty after trimming."""
+    if value is None:
+        return None
+    cleaned = value.strip(TRIM_CHARS).lower()
+    return cleaned or None
+
+
+def is_valid_email(s: str) -> bool:
+    """Whether one address passes the same rule as :func:`normalise_emails` (after trimming
+    and lower-casing it the same way)."""
+    email = normalise_email(s)
+    if email is None or len(email) > MAX_EMAIL_LENGTH or not email.isascii():
+        return False
+    if _EMAIL_RE.fullmatch(email) is None:
+        return False
+    return email.index("@") <= MAX_LOCAL_PART_LENGTH
+
+
+def normalise_emails(
+    frame: pl.DataFrame | pl.LazyFrame, email_column: str = "email", key_column: str = "id"
+) -> NormalisedEmails:
+    """Trim, lower-case, validate and de-duplicate the emails of a member frame.
+
+    Raises ``CatalogError`` when a column is missing or the email column is not text.
+    See the module docstring for the rule and the drop reasons.
+    """
+    members = _select_members(frame, email_column, key_column)
+    checked = _check_rows(members, key_column)
+    candidates = checked.filter("is_valid").drop("is_valid")
+    valid, duplicates = _split_duplicates(candidates, key_column)
+    rejected = checked.filter(~pl.col("is_valid")).select(
+        key_column,
+        "raw_email",
+        "email",
+        reason=pl.when(pl.col("email").is_null())
+        .then(pl.lit(REASON_NULL))
+        .otherwise(pl.lit(REASON_INVALID)),
+        duplicate_of=pl.lit(None, dtype=checked.schema[key_column]),
+    )
+    dropped = pl.concat([rejected, duplicates]).sort(key_column, maintain_order=True)
+    return _summarise(members.height, valid, dropped, key_column)
+
+
+def email_hashes(emails: pl.Series, *, bits: int = 64) -> pl.Series:
+    """64-bit hashes of an email column with a fixed seed (nulls hash to a fixed value).
+
+    ``bits`` below 64 keeps only that many low bits: a test knob that forces collisions, so
+    the exact fallbacks of :func:`normalise_emails` and ``diff_members`` get exercised.
+    """
+    if not 1 <= bits <= 64:
+        raise ValueError(f"hash width must be 1..64 bits, got {bits}")
+    hashes = emails.hash(_HASH_SEED)
+    if bits == 64:
+        return hashes
+    return pl.select(hashes % pl.lit(2**bits, dtype=pl.UInt64)).to_series()
+
+
+def rows_by_hash(hashes: pl.Series, *, bits: int = 64, row_bits: int | None = None) -> pl.DataFrame:
+    """Row numbers ordered by hash, as two u64 columns ``bucket`` (sorted) and ``row``.
+
+    Hash and row number are packed into one u64 (the hash's top bits above the row number's
+    bits) so one integer sort does the work; ``bucket`` is those top bits. Rows whose emails
+    are equal always share a bucket, and inside a bucket rows are in ascending row order.
+    A bucket may also hold different emails (a collision): callers compare the strings.
+    Two calls give comparable buckets when they get the same ``bits`` and ``row_bits``.
+    """
+    row_bits = row_bits or max(len(hashes) - 1, 1).bit_length()
+    kept_bits = min(bits, 64 - row_bits)
+    row_scale = pl.lit(2**row_bits, dtype=pl.UInt64)
+    prefix = pl.col("hash") // pl.lit(2 ** (bits - kept_bits), dtype=pl.UInt64)
+    rows = pl.int_range(pl.len(), dtype=pl.UInt64)
+    packed = pl.DataFrame({"hash": hashes}).select(key=(prefix * row_scale + rows).sort())
+    return packed.select(
+        bucket=(pl.col("key") // row_scale).set_sorted(), row=pl.col("key") % row_scale
+    )
+
+
+def rows_sharing_a_bucket(by_hash: pl.DataFrame) -> pl.Series:
+    """The row numbers (ascending) whose bucket holds more than one row."""
+    bucket = by_hash.get_column("bucket")
+    alone = (bucket != bucket.shift(1)).fill_null(True) & (bucket != bucket.shift(-1)).fill_null(
+        True
+    )
+    return by_hash.get_column("row").filter(~alone).sort()
+
+
+def _select_members(
+    frame: pl.DataFrame | pl.LazyFrame, email_column: str, key_column: str
+) -> pl.DataFrame:
+    """The key and raw email columns in key order, after checking they exist and the email
+    is text."""
+    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    for role, name in (("email", email_column), ("key", key_column)):
+        if name not in schema:
+            available = ", ".join(schema.names()) or "(none)"
+            raise CatalogError(
+                f"the {role} column {name!r} is not in the member frame; "
+                f"available columns: {available}"
+            )
+    if key_column == email_column or key_column in _RESERVED_OUTPUT_COLUMNS:
+        raise CatalogError(
+            f"the key column {key_column!r} clashes with an output column; rename it first "
+            f"(reserved: {', '.join(_RESERVED_OUTPUT_COLUMNS)})"
+        )
+    email_type = schema[email_column]
+    if not (email_type in (pl.String, pl.Null) or isinstance(email_type, pl.Enum | pl.Categorical)):
+        raise CatalogError(
+            f"the email column {email_column!r} holds {email_type}, not text; "
+            "choose the column that holds email addresses"
+        )
+    selected = frame.lazy().select(
+        pl.col(key_column), pl.col(email_column).cast(pl.String).alias("raw_email")
+    )
+    return selected.sort(key_column, maintain_order=True, nulls_last=True).collect()
+
+
+def _check_rows(members: pl.DataFrame, key_column: str) -> pl.DataFrame:
+    """Every member with its normalised email and whether that email passes the rule."""
+    return (
+        members.lazy()
+        .with_columns(email=normalised_email_expr("raw_email"))
+        .with_columns(is_valid=email_is_valid_expr("email").fill_null(False))
+        .collect()
+    )
+
+
+def _split_duplicates(
+    candidates: pl.DataFrame, key_column: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split valid rows (in key order) into one representative per email and the duplicates.
+
+    Rows alone in their hash bucket are representatives without further work; only rows that
+    share a bucket are compared as strings, so a hash collision never merges two emails.
+    """
+    by_hash = rows_by_hash(email_hashes(candidates.get_column("email")))
+    contested_rows = rows_sharing_a_bucket(by_hash)
+    contested = pl.zeros(candidates.height, dtype=pl.Boolean, eager=True)
+    contested.scatter(contested_rows, True)
+    resolved = candidates.filter(contested).with_columns(
+        duplicate_of=pl.col(key_column).first().over("email"),
+        is_representative=pl.col("email").is_first_distinct(),
+    )
+    is_duplicate = pl.zeros(candidates.height, dtype=pl.Boolean, eager=True)
+    is_duplicate.scatter(contested_rows.filter(~resolved["is_representative"]), True)
+    duplicates = resolved.filter(~pl.col("is_representative")).select(
+        key_column,
+        "raw_email",
+        "email",
+        reason=pl.lit(REASON_DUPLICATE),
+        duplicate_of="duplicate_of",
+    )
+    return candidates.filter(~is_duplicate).select(key_column, "email"), duplicates
+
+
+def _summarise(
+    total: int, valid: pl.DataFrame, dropped: pl.DataFrame, key_column: str
+) -> NormalisedEmails:
+    """Package the frames with their counts."""
+    counts = dict(dropped.get_column("reason").value_counts().iter_rows())
+    by_reason = {reason: int(counts.get(reason, 0)) for reason in DROP_REASONS}
+    return NormalisedEmails(
+        valid=valid,
+        dropped=dropped.select(key_column, "raw_email", "email", "reason", "duplicate_of"),
+        key_column=key_column,
+        total=total,
+        valid_count=total - by_reason[REASON_NULL] - by_reason[REASON_INVALID],
+        unique_count=valid.height,
+        by_reason=by_reason,
+    )
