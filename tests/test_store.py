@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -335,7 +336,7 @@ def test_snapshot_batches_are_idempotent(store: Store) -> None:
     assert store.read_snapshot("daily")["email"].to_list() == ["z@x.io"]
 
 
-# -- two processes ---------------------------------------------------------------------------
+# -- threads and processes ---------------------------------------------------------------
 
 
 def _hammer(path: str, worker: int, start: Any) -> None:
@@ -366,3 +367,26 @@ def test_two_processes_write_concurrently_without_lost_updates(path: Path) -> No
     assert {s.name for s in store.list_segments()} == expected
     assert len(store.list_runs(limit=1000)) == len(expected)
     assert store.schema_version() == len(store_module.MIGRATIONS)
+
+
+def test_threads_sharing_one_store_lose_no_update(store: Store) -> None:
+    """Streamlit runs each session on its own thread over one cached Store."""
+    store.save_destination("counter", {"n": 0})
+    errors: list[BaseException] = []
+
+    def increment() -> None:
+        try:
+            for _ in range(50):
+                with store.transaction():
+                    n = store.get_destination("counter")["n"]
+                    store.save_destination("counter", {"n": n + 1})
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=increment) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert store.get_destination("counter") == {"n": 200}

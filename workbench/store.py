@@ -41,6 +41,9 @@ RUN_COLUMNS = ("id", "activation", "status", "started_at", "updated_at")
 SNAPSHOT_SCHEMA = {"email": pl.Utf8, "contact_id": pl.Utf8}
 
 # Migration N is MIGRATIONS[N - 1]; append a script to change the schema, never edit one.
+# Scripts run inside one BEGIN IMMEDIATE with foreign keys ON (the pragma cannot change inside a
+# transaction): prefer ALTER TABLE ... ADD COLUMN; rebuilding ``segments`` by DROP TABLE would
+# cascade-delete every segment version.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE entities (name TEXT PRIMARY KEY, spec TEXT NOT NULL, updated_at TEXT NOT NULL);
@@ -546,7 +549,9 @@ class Store:
 
     def list_runs(self, activation: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The latest runs, newest first, optionally of one activation only."""
-        where, params = ("WHERE activation = ?", [activation]) if activation else ("", [])
+        where, params = (
+            ("WHERE activation = ?", [activation]) if activation is not None else ("", [])
+        )
         sql = f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?"
         with self._reading() as con:
             rows = con.execute(sql, [*params, limit]).fetchall()
