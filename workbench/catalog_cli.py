@@ -111,14 +111,14 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def _role_of(entity: Entity, column: str) -> str:
-    spec = entity.spec
-    roles = {
-        spec.primary_key: "key",
-        spec.email_column: "email",
-        spec.time_column: "time",
-        spec.relation.foreign_key if spec.relation else None: f"-> {_relation_text(entity)}",
-    }
-    return ", ".join(role for col, role in roles.items() if col == column) or ""
+    spec, rel = entity.spec, entity.spec.relation
+    roles = [
+        (spec.primary_key, "key"),
+        (spec.email_column, "email"),
+        (spec.time_column, "time"),
+        (rel.foreign_key if rel else None, f"-> {rel.to}" if rel else ""),
+    ]
+    return ", ".join(role for col, role in roles if col == column)
 
 
 def show_command(args: argparse.Namespace) -> int:
