@@ -4,8 +4,10 @@ Every value is bound as a parameter (``$p1`` in DuckDB, ``%(p1)s`` in PostgreSQL
 Snowflake, ``@p1`` in BigQuery); only catalogued identifiers appear, quoted. Every predicate
 is two-valued (never NULL), so ``not`` and nesting are safe. Relative dates are computed in
 Python from ``as_of`` and bound. A related-entity condition becomes a semi-join
-(``pk IN (SELECT fk ... GROUP BY fk HAVING ...)``) when nobody without related rows can match,
-and an anti-join (``pk NOT IN (... HAVING NOT ...)``) when a count of 0 matches.
+(``COALESCE(pk IN (SELECT fk ... GROUP BY fk HAVING ...), FALSE)``) when nobody without related
+rows can match, and an anti-join (``COALESCE(NOT pk IN (... HAVING NOT ...), TRUE)``) when a
+count of 0 matches; "any row" and "no row" need no grouping at all. (COALESCE keeps these
+never-NULL without hiding the join from DuckDB's optimizer, which ``AND pk IS NOT NULL`` did.)
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from workbench.segments.operators import (
     BuildArgs,
     all_of,
     any_of,
-    guarded,
     is_null,
     negate,
 )
@@ -159,14 +160,15 @@ class PredicateCompiler:
         true_at_zero = self._true_at_zero(having)
         query = exp.select(fk.copy()).from_(related.source_expression(), copy=False)
         query = query.where(*self._related_filters(node, related, fk), copy=False)
-        if not _is_any_row(having):
+        if not _is_any_row(having) and not (true_at_zero and _is_no_row(having)):
             test = self._having(having, related)
             query = query.group_by(fk.copy(), copy=False)
             query = query.having(negate(test) if true_at_zero else test, copy=False)
-        pk = column(person.spec.primary_key)
+        membership = exp.In(this=column(person.spec.primary_key), query=query.subquery())
+        # COALESCE (not "AND pk IS NOT NULL") keeps DuckDB's semi/anti-join plan intact
         if true_at_zero:
-            return guarded(negate(exp.In(this=pk, query=query.subquery())), pk, on_null=True)
-        return guarded(exp.In(this=pk, query=query.subquery()), pk, on_null=False)
+            return exp.Coalesce(this=negate(membership), expressions=[exp.true()])
+        return exp.Coalesce(this=membership, expressions=[exp.false()])
 
     def _related_filters(
         self, node: Mapping[str, Any], related: Entity, fk: exp.Expression
@@ -199,6 +201,13 @@ class PredicateCompiler:
         aggregate = _AGGREGATES[having["agg"]](this=column(col.name))
         value = op.rule(col.kind).convert(having.get("value"))
         return op.predicate(aggregate, self.args(value, col.kind, col.type))
+
+
+def _is_no_row(having: Mapping[str, Any]) -> bool:
+    """``count = 0`` / ``< 1`` / ``<= 0``: an anti-join on any row, no grouping needed."""
+    if having["agg"] != "count":
+        return False
+    return (having["op"], having.get("value")) in (("eq", 0), ("lt", 1), ("lte", 0))
 
 
 def _is_any_row(having: Mapping[str, Any]) -> bool:
