@@ -6,6 +6,7 @@ answers from. Seeded contacts and lists are visible at once (they are "old" data
 
 from __future__ import annotations
 
+import collections
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -52,26 +53,19 @@ class SandboxAdmin:
         ``last_name``, ``external_id``, ``phone_number_id``, ``anonymous_id`` are optional.
         """
         now = time.time()
+        seeded = [_seed_contact(item, now) for item in contacts]
         with self._transaction() as conn:
             for list_id in list_ids or []:
                 _require_list(conn, list_id)
-            return [self._seed_one(conn, item, list_ids or [], now) for item in contacts]
-
-    def _seed_one(
-        self, conn: sqlite3.Connection, item: dict[str, Any], list_ids: list[str], now: float
-    ) -> str:
-        contact = _seed_contact(item, now)
-        if contact.get("email") and store.contacts_by(conn, TRUTH, "email", [contact["email"]]):
-            raise ConflictError(f"the sandbox already has a contact {contact['email']}")
-        for layer in (TRUTH, VISIBLE):
-            store.write_contact(conn, layer, contact)
-            for list_id in list_ids:
-                conn.execute(
+            _refuse_known_emails(conn, [c["email"] for c in seeded if c.get("email")])
+            for layer in (TRUTH, VISIBLE):
+                store.write_contacts(conn, layer, seeded)
+                conn.executemany(
                     "INSERT OR IGNORE INTO members(layer, list_id, contact_id, added_at) "
                     "VALUES (?, ?, ?, ?)",
-                    (layer, list_id, contact["id"], now),
+                    [(layer, lid, c["id"], now) for c in seeded for lid in list_ids or []],
                 )
-        return str(contact["id"])
+        return [str(c["id"]) for c in seeded]
 
     def create_list(self, name: str) -> str:
         """Create a list directly (no API call, no rate limit); returns its id."""
@@ -127,8 +121,7 @@ class SandboxAdmin:
         """Delete a list as a user would in SendGrid's UI (its contacts stay)."""
         with self._transaction() as conn:
             _require_list(conn, list_id)
-            conn.execute("DELETE FROM members WHERE list_id = ?", (list_id,))
-            conn.execute("DELETE FROM lists WHERE id = ?", (list_id,))
+            store.delete_list(conn, list_id)
 
     def add_key(self, key: str, scopes: list[str]) -> None:
         """Accept another API key with ``scopes``."""
@@ -154,9 +147,11 @@ class SandboxAdmin:
         with self._transaction() as conn:
             conn.execute("UPDATE jobs SET due_at = ? WHERE status = 'pending'", (time.time(),))
             conn.execute("UPDATE exports SET due_at = ? WHERE status = 'pending'", (time.time(),))
-            jobs.pump(conn, time.time(), 0.0)
+            jobs.pump(conn, time.time(), 0.0, budget=10**9)
             conn.execute("UPDATE changes SET visible_at = 0")
-            self._pump(conn, time.time())
+            while jobs.pump(conn, time.time(), 0.0):
+                pass
+            exports.pump_exports(conn, time.time())
 
     def request_log(self) -> list[dict[str, Any]]:
         """Every API request so far: method, path, endpoint, query, body, status, at."""
@@ -165,6 +160,19 @@ class SandboxAdmin:
     def clear_request_log(self) -> None:
         """Forget the requests logged so far."""
         self._server.clear_request_log()
+
+
+def _refuse_known_emails(conn: sqlite3.Connection, emails: list[str]) -> None:
+    repeated = sorted(e for e, n in collections.Counter(emails).items() if n > 1)
+    known = [
+        c["email"]
+        for i in range(0, len(emails), 500)
+        for c in store.contacts_by(conn, TRUTH, "email", emails[i : i + 500])
+    ]
+    if repeated or known:
+        raise ConflictError(
+            f"the sandbox already has (or was given twice) {(repeated + known)[:5]}"
+        )
 
 
 def _require_list(conn: sqlite3.Connection, list_id: str) -> None:

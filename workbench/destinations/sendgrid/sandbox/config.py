@@ -127,6 +127,9 @@ class SandboxConfig:
     export_ttl_s: float = 3600.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self.state_path = Path(self.state_path)
+
     def initial_knobs(self) -> Knobs:
         """The live knobs this configuration starts with (validated)."""
         knobs = Knobs(

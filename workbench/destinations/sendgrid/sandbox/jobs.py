@@ -4,7 +4,9 @@ A job is stored ``pending`` with a due time (now + ``job_delay_s``). ``pump(conn
 run at the start of every request, finishes the due jobs in order: it applies them to the
 ``truth`` layer and records each row it changed as a change that becomes visible ``lag``
 seconds later; then it copies the due changes to the ``visible`` layer.
-A job marked to fail (fault knobs) ends ``failed`` and writes nothing.
+A job marked to fail (fault knobs) ends ``failed`` and writes nothing. Big jobs advance in
+chunks of ``CHUNK`` items per transaction (a job stays ``pending`` until its last chunk), so no
+request waits long for the database; the server's worker thread keeps pumping in between.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from workbench.destinations.sendgrid.sandbox import store
 from workbench.destinations.sendgrid.sandbox.config import MAX_LISTS_PER_CONTACT
 from workbench.destinations.sendgrid.sandbox.store import IDENTIFIERS, TRUTH, VISIBLE
 
+CHUNK = 1000
 UPSERT = "upsert"
 DELETE = "delete"
 CONTACT_FIELDS = (
@@ -44,8 +47,8 @@ def create_job(
     job_type = UPSERT if kind == UPSERT else DELETE
     results = {"requested_count": _requested(kind, payload)}
     conn.execute(
-        "INSERT INTO jobs(id, job_type, status, payload, results, fail, created_at, due_at) "
-        "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)",
+        "INSERT INTO jobs(id, job_type, status, payload, results, fail, created_at, due_at, size) "
+        "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
         (
             job_id,
             job_type,
@@ -54,6 +57,7 @@ def create_job(
             int(fail),
             now,
             now + delay_s,
+            results["requested_count"],
         ),
     )
     return job_id
@@ -63,50 +67,99 @@ def _requested(kind: str, payload: dict) -> int:
     return len(payload["contacts"] if kind == UPSERT else payload["contact_ids"])
 
 
-def pump(conn: sqlite3.Connection, now: float, lag_s: float) -> None:
-    """Finish every due job, then make every due change visible."""
-    due = conn.execute(
-        "SELECT * FROM jobs WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, rowid", (now,)
-    ).fetchall()
-    for job in due:
-        _finish(conn, job, now, lag_s)
+def pump(
+    conn: sqlite3.Connection,
+    now: float,
+    lag_s: float,
+    budget: int = CHUNK,
+    largest_job: int | None = None,
+) -> bool:
+    """Advance due jobs by at most ``budget`` items (only jobs of at most ``largest_job`` items,
+    if given), then make due changes visible (at most ``2 * budget``); returns True when work
+    is left, so a worker knows to call again soon."""
+    limit = budget
+    while budget > 0:
+        due = conn.execute(
+            "SELECT * FROM jobs WHERE status = 'pending' AND due_at <= ? AND size <= ? "
+            "ORDER BY due_at, rowid LIMIT 1",
+            (now, largest_job if largest_job is not None else 2**62),
+        ).fetchall()
+        if not due:
+            break
+        budget -= _advance(conn, due[0], now, lag_s, budget)
     changes = conn.execute(
-        "SELECT * FROM changes WHERE visible_at <= ? ORDER BY seq", (now,)
+        "SELECT * FROM changes WHERE visible_at <= ? ORDER BY seq LIMIT ?", (now, 2 * limit)
     ).fetchall()
     for change in changes:
         _make_visible(conn, change["kind"], json.loads(change["payload"]))
     if changes:
         conn.execute("DELETE FROM changes WHERE seq <= ?", (changes[-1]["seq"],))
+    return budget <= 0 or len(changes) == 2 * limit
 
 
-def _finish(conn: sqlite3.Connection, job: sqlite3.Row, now: float, lag_s: float) -> None:
+def _advance(
+    conn: sqlite3.Connection, job: sqlite3.Row, now: float, lag_s: float, budget: int
+) -> int:
+    """Apply the next ``budget`` items of a job; finish it after its last item. Returns the
+    number of items done (at least 1, so a failing job also uses up budget)."""
     payload = json.loads(job["payload"])
-    counts = {"requested_count": _requested(payload["kind"], payload)}
+    items = payload["contacts"] if payload["kind"] == UPSERT else payload["contact_ids"]
+    counts, errors = json.loads(job["results"]), json.loads(job["errors"])
     if job["fail"]:
-        status, errors = "failed", [{"message": "the job failed (sandbox fault)"}]
-        counts["errored_count"] = counts["requested_count"]
-    else:
-        changes: list[tuple[str, dict]] = []
-        applied, errors = _APPLY[payload["kind"]](conn, payload, now, changes)
-        counts.update(applied, errored_count=len(errors))
-        for kind, change in changes:
-            conn.execute(
-                "INSERT INTO changes(visible_at, kind, payload) VALUES (?, ?, ?)",
-                (job["due_at"] + lag_s, kind, json.dumps(change)),
-            )
-        status = "errored" if errors else "completed"
+        errors = [{"message": "the job failed (sandbox fault)"}]
+        counts["errored_count"] = len(items)
+        _store_progress(conn, job["id"], len(items), counts, errors, now, "failed")
+        return 1
+    start: int = job["progress"]
+    changes: list[tuple[str, dict]] = []
+    chunk = items[start : start + budget]
+    applied, new_errors = _APPLY[payload["kind"]](conn, payload, chunk, start, now, changes)
+    for name, value in applied.items():
+        counts[name] = counts.get(name, 0) + value
+    errors += new_errors
+    counts["errored_count"] = len(errors)
+    conn.executemany(
+        "INSERT INTO changes(visible_at, kind, payload) VALUES (?, ?, ?)",
+        [(job["due_at"] + lag_s, kind, json.dumps(change)) for kind, change in changes],
+    )
+    done = start + len(chunk) >= len(items)
+    status = ("errored" if errors else "completed") if done else "pending"
+    _store_progress(conn, job["id"], start + len(chunk), counts, errors, now, status)
+    return max(len(chunk), 1)
+
+
+def _store_progress(
+    conn: sqlite3.Connection,
+    job_id: str,
+    progress: int,
+    counts: dict,
+    errors: list,
+    now: float,
+    status: str,
+) -> None:
     conn.execute(
-        "UPDATE jobs SET status = ?, results = ?, errors = ?, finished_at = ? WHERE id = ?",
-        (status, json.dumps(counts), json.dumps(errors), now, job["id"]),
+        "UPDATE jobs SET status = ?, progress = ?, results = ?, errors = ?, finished_at = ? "
+        "WHERE id = ?",
+        (
+            status,
+            progress,
+            json.dumps(counts),
+            json.dumps(errors),
+            None if status == "pending" else now,
+            job_id,
+        ),
     )
 
 
-def _apply_upsert(conn: sqlite3.Connection, payload: dict, now: float, changes: list) -> tuple:
+def _apply_upsert(
+    conn: sqlite3.Connection, payload: dict, items: list, start: int, now: float, changes: list
+) -> tuple:
     created = updated = 0
     errors: list[dict] = []
-    for index, item in enumerate(payload["contacts"]):
+    added = [i for i in payload.get("list_ids") or [] if store.get_list(conn, i) is not None]
+    for index, item in enumerate(items, start=start):
         target, problem = _identify(conn, item)
-        lists = _lists_after(conn, target, payload.get("list_ids") or [])
+        lists = _lists_after(conn, target, added)
         if problem is None and len(lists) > MAX_LISTS_PER_CONTACT:
             problem = f"a contact can be on at most {MAX_LISTS_PER_CONTACT} lists"
         if problem:
@@ -146,8 +199,7 @@ def _identifier_clash(conn: sqlite3.Connection, item: dict, own_id: str | None) 
 
 def _lists_after(conn: sqlite3.Connection, target: dict | None, added: list[str]) -> list[str]:
     current = store.list_ids_of(conn, TRUTH, target["id"]) if target else []
-    existing = [i for i in added if store.get_list(conn, i) is not None]
-    return list(dict.fromkeys(current + existing))
+    return list(dict.fromkeys(current + added))
 
 
 def _merged(target: dict | None, item: dict, now: float) -> dict[str, Any]:
@@ -175,9 +227,11 @@ def _add_member(
         changes.append(("member_added", {"list_id": list_id, "contact_id": contact_id, "at": now}))
 
 
-def _apply_remove(conn: sqlite3.Connection, payload: dict, now: float, changes: list) -> tuple:
+def _apply_remove(
+    conn: sqlite3.Connection, payload: dict, items: list, start: int, now: float, changes: list
+) -> tuple:
     removed = 0
-    for contact_id in payload["contact_ids"]:
+    for contact_id in items:
         cur = conn.execute(
             "DELETE FROM members WHERE layer = ? AND list_id = ? AND contact_id = ?",
             (TRUTH, payload["list_id"], contact_id),
@@ -189,10 +243,10 @@ def _apply_remove(conn: sqlite3.Connection, payload: dict, now: float, changes: 
 
 
 def _apply_delete_contacts(
-    conn: sqlite3.Connection, payload: dict, now: float, changes: list
+    conn: sqlite3.Connection, payload: dict, items: list, start: int, now: float, changes: list
 ) -> tuple:
     deleted = 0
-    for contact_id in payload["contact_ids"]:
+    for contact_id in items:
         if store.contacts_by(conn, TRUTH, "id", [contact_id]):
             store.delete_contact(conn, TRUTH, contact_id)
             changes.append(("contact_deleted", {"id": contact_id}))

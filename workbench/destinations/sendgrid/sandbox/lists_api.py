@@ -138,8 +138,7 @@ def delete_list(req: ApiRequest) -> Answer:
     that deletes every contact on the list from the account."""
     row = existing_list(req)
     members = store.member_ids(req.conn, TRUTH, row["id"])
-    req.conn.execute("DELETE FROM members WHERE list_id = ?", (row["id"],))
-    req.conn.execute("DELETE FROM lists WHERE id = ?", (row["id"],))
+    store.delete_list(req.conn, row["id"])
     if (req.query_value("delete_contacts") or "").lower() != "true":
         return Answer(204)
     job_id = jobs.create_job(

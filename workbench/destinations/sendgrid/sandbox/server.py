@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import collections
+import logging
 import threading
+import time
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from workbench.destinations.sendgrid.sandbox import store
+from workbench.destinations.sendgrid.sandbox import exports, jobs, store
 from workbench.destinations.sendgrid.sandbox.admin import SandboxAdmin
 from workbench.destinations.sendgrid.sandbox.config import SandboxConfig
 from workbench.destinations.sendgrid.sandbox.faults import FaultPlan
@@ -23,6 +25,9 @@ from workbench.destinations.sendgrid.sandbox.handler import SandboxHandler
 from workbench.errors import ConfigError
 
 REQUEST_LOG_SIZE = 100_000
+WORKER_TICK_S = 0.01
+WORKER_BUDGET = 300  # items of a job per worker step (about 0.2 s of database work)
+log = logging.getLogger(__name__)
 
 
 class SandboxServer:
@@ -38,6 +43,7 @@ class SandboxServer:
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._worker: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -69,7 +75,27 @@ class SandboxServer:
             daemon=True,
         )
         self._thread.start()
+        self._worker = threading.Thread(
+            target=self._work, name="sendgrid-sandbox-jobs", daemon=True
+        )
+        self._worker.start()
         return self
+
+    def _work(self) -> None:
+        """Advance jobs, visibility and exports in the background, in short transactions."""
+        while not self._stopping.wait(WORKER_TICK_S):
+            try:
+                self.pump()  # more work or not: pause a tick so requests get the lock
+            except Exception:  # keep the worker alive; the next request pumps too
+                log.exception("sandbox: background job processing failed")
+
+    def pump(self) -> bool:
+        """One bounded step of job, visibility and export processing; True if work is left."""
+        with store.transaction(self.config.state_path) as conn:
+            now = time.time()
+            more = jobs.pump(conn, now, self.plan.knobs.visibility_lag_s, budget=WORKER_BUDGET)
+            exports.pump_exports(conn, now)
+        return more
 
     def stop(self) -> None:
         """Stop serving (held requests are released) and close the socket."""
@@ -77,9 +103,10 @@ class SandboxServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd, self._thread = None, None
+        for thread in (self._thread, self._worker):
+            if thread is not None:
+                thread.join(timeout=5)
+        self._httpd, self._thread, self._worker = None, None, None
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -41,6 +41,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS contacts_email ON contacts(layer, email);
 CREATE INDEX IF NOT EXISTS contacts_phone ON contacts(layer, phone_number_id);
 CREATE INDEX IF NOT EXISTS contacts_external ON contacts(layer, external_id);
 CREATE INDEX IF NOT EXISTS contacts_anonymous ON contacts(layer, anonymous_id);
+CREATE TABLE IF NOT EXISTS alternate_emails(
+    layer TEXT NOT NULL, email TEXT NOT NULL, contact_id TEXT NOT NULL,
+    PRIMARY KEY(layer, email, contact_id));
+CREATE INDEX IF NOT EXISTS alternate_emails_contact ON alternate_emails(layer, contact_id);
 CREATE TABLE IF NOT EXISTS members(
     layer TEXT NOT NULL, list_id TEXT NOT NULL, contact_id TEXT NOT NULL, added_at REAL NOT NULL,
     PRIMARY KEY(layer, list_id, contact_id));
@@ -48,6 +52,7 @@ CREATE INDEX IF NOT EXISTS members_contact ON members(layer, contact_id);
 CREATE TABLE IF NOT EXISTS jobs(
     id TEXT PRIMARY KEY, job_type TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL,
     results TEXT NOT NULL, errors TEXT NOT NULL DEFAULT '[]', fail INTEGER NOT NULL,
+    progress INTEGER NOT NULL DEFAULT 0, size INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL, due_at REAL NOT NULL, finished_at REAL);
 CREATE TABLE IF NOT EXISTS changes(
     seq INTEGER PRIMARY KEY AUTOINCREMENT, visible_at REAL NOT NULL, kind TEXT NOT NULL,
@@ -56,6 +61,9 @@ CREATE TABLE IF NOT EXISTS exports(
     id TEXT PRIMARY KEY, params TEXT NOT NULL, status TEXT NOT NULL, fail INTEGER NOT NULL,
     created_at REAL NOT NULL, due_at REAL NOT NULL, updated_at REAL NOT NULL,
     completed_at REAL, expires_at REAL NOT NULL, contact_count INTEGER, file BLOB, message TEXT);
+CREATE INDEX IF NOT EXISTS jobs_pending ON jobs(status, due_at);
+CREATE INDEX IF NOT EXISTS changes_due ON changes(visible_at);
+CREATE INDEX IF NOT EXISTS exports_pending ON exports(status, due_at);
 """
 
 _process_lock = threading.RLock()
@@ -77,8 +85,17 @@ def initialise(path: Path) -> None:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(SCHEMA)
+        _add_missing_columns(conn)
     finally:
         conn.close()
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a state file written by an earlier sandbox version up to date."""
+    have = {r["name"] for r in conn.execute("PRAGMA table_info(jobs)").fetchall()}
+    for column in ("progress", "size"):
+        if column not in have:
+            conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
 
 @contextmanager
@@ -146,27 +163,50 @@ def contact_from_row(row: sqlite3.Row) -> dict[str, Any]:
 
 def write_contact(conn: sqlite3.Connection, layer: str, contact: dict[str, Any]) -> None:
     """Insert or replace one contact in ``layer`` (the dict shape of ``contact_from_row``)."""
+    write_contacts(conn, layer, [contact])
+
+
+def write_contacts(conn: sqlite3.Connection, layer: str, contacts: list[dict[str, Any]]) -> None:
+    """Insert or replace contacts in ``layer``, with their alternate-email index entries."""
     fixed = {"id", "email", "created_at", "updated_at", *IDENTIFIERS}
-    data = {k: v for k, v in contact.items() if k not in fixed}
-    conn.execute(
+    conn.executemany(
         "INSERT OR REPLACE INTO contacts(layer, id, email, phone_number_id, external_id, "
         "anonymous_id, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            layer,
-            contact["id"],
-            contact.get("email"),
-            *(contact.get(name) for name in IDENTIFIERS),
-            json.dumps(data),
-            contact["created_at"],
-            contact["updated_at"],
-        ),
+        [
+            (
+                layer,
+                c["id"],
+                c.get("email"),
+                *(c.get(name) for name in IDENTIFIERS),
+                json.dumps({k: v for k, v in c.items() if k not in fixed}),
+                c["created_at"],
+                c["updated_at"],
+            )
+            for c in contacts
+        ],
+    )
+    _index_alternates(conn, layer, {c["id"]: c.get("alternate_emails") or [] for c in contacts})
+
+
+def _index_alternates(conn: sqlite3.Connection, layer: str, emails: dict[str, list]) -> None:
+    conn.executemany(
+        "DELETE FROM alternate_emails WHERE layer = ? AND contact_id = ?",
+        [(layer, contact_id) for contact_id in emails],
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO alternate_emails(layer, email, contact_id) VALUES (?, ?, ?)",
+        [(layer, e.lower(), cid) for cid, alternates in emails.items() for e in alternates],
     )
 
 
 def delete_contact(conn: sqlite3.Connection, layer: str, contact_id: str) -> None:
     """Remove a contact and its memberships from ``layer``."""
     conn.execute("DELETE FROM contacts WHERE layer = ? AND id = ?", (layer, contact_id))
-    conn.execute("DELETE FROM members WHERE layer = ? AND contact_id = ?", (layer, contact_id))
+    _index_alternates(conn, layer, {contact_id: []})
+    conn.execute(
+        "DELETE FROM members INDEXED BY members_contact WHERE layer = ? AND contact_id = ?",
+        (layer, contact_id),
+    )
 
 
 def contacts_by(conn: sqlite3.Connection, layer: str, column: str, values: list[str]) -> list[dict]:
@@ -186,9 +226,9 @@ def contacts_by_alternate_email(
     """Contacts of ``layer`` that carry one of ``emails`` (lower case) as an alternate email."""
     marks = ",".join("?" * len(emails))
     rows = conn.execute(
-        "SELECT DISTINCT c.* FROM contacts c, json_each(c.data, '$.alternate_emails') a "
-        f"WHERE c.layer = ? AND lower(a.value) IN ({marks})",
-        (layer, *emails),
+        "SELECT * FROM contacts WHERE layer = ? AND id IN (SELECT contact_id FROM "
+        f"alternate_emails WHERE layer = ? AND email IN ({marks}))",
+        (layer, layer, *emails),
     ).fetchall()
     return [contact_from_row(r) for r in rows]
 
@@ -196,8 +236,8 @@ def contacts_by_alternate_email(
 def list_ids_of(conn: sqlite3.Connection, layer: str, contact_id: str) -> list[str]:
     """The lists a contact is on in ``layer``, in list creation order."""
     rows = conn.execute(
-        "SELECT m.list_id FROM members m JOIN lists l ON l.id = m.list_id "
-        "WHERE m.layer = ? AND m.contact_id = ? ORDER BY l.seq",
+        "SELECT m.list_id FROM members m INDEXED BY members_contact "
+        "JOIN lists l ON l.id = m.list_id WHERE m.layer = ? AND m.contact_id = ? ORDER BY l.seq",
         (layer, contact_id),
     ).fetchall()
     return [r["list_id"] for r in rows]
@@ -207,6 +247,14 @@ def get_list(conn: sqlite3.Connection, list_id: str) -> sqlite3.Row | None:
     """One list row, or None."""
     rows = conn.execute("SELECT * FROM lists WHERE id = ?", (list_id,)).fetchall()
     return rows[0] if rows else None
+
+
+def delete_list(conn: sqlite3.Connection, list_id: str) -> None:
+    """Remove a list and its memberships in both layers (contacts stay)."""
+    conn.execute(
+        "DELETE FROM members WHERE layer IN (?, ?) AND list_id = ?", (TRUTH, VISIBLE, list_id)
+    )
+    conn.execute("DELETE FROM lists WHERE id = ?", (list_id,))
 
 
 def member_count(conn: sqlite3.Connection, layer: str, list_id: str) -> int:
