@@ -13,6 +13,7 @@ from pathlib import Path
 import sendgrid
 
 from tests.sendgrid.helpers import call
+from workbench.destinations.sendgrid.sandbox import SandboxRemote
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,6 +59,11 @@ def test_the_cli_serves_until_sigterm(tmp_path: Path) -> None:
         sg.client.timeout = 5
         status, body, _ = call(sg, "POST", "/v3/marketing/lists", {"name": "from the cli"})
         assert status == 201 and body["name"] == "from the cli"
+        remote = SandboxRemote(f"http://127.0.0.1:{port}")  # seeded from this other process
+        remote.add_contacts([{"email": "a@example.com"}], list_ids=[body["id"]])
+        assert remote.list_members(body["id"]) == {"a@example.com"}
+        search = {"emails": ["A@example.com"]}
+        assert call(sg, "POST", "/v3/marketing/contacts/search/emails", search)[0] == 200
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=10)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.sendgrid.helpers import call, wait_for
@@ -217,3 +220,46 @@ def test_a_contact_on_250_lists_errors_in_the_job(sandbox: SandboxServer, sendgr
     assert job["status"] == "errored"
     assert (job["results"]["errored_count"], job["results"]["created_count"]) == (1, 1)
     assert sandbox.admin.list_members(lists[250]) == {"new@example.com"}
+
+
+def test_a_big_job_is_finished_by_the_background_worker(
+    sandbox: SandboxServer, sendgrid_client
+) -> None:
+    lid = sandbox.admin.create_list("big")
+    contacts = [{"email": f"user{i:04d}@example.com"} for i in range(1_200)]
+    job = job_of(sendgrid_client, {"list_ids": [lid], "contacts": contacts})
+    done = wait_for(
+        lambda: (s := job_status(sendgrid_client, job))["status"] != "pending" and s, timeout_s=20
+    )
+    assert done["status"] == "completed" and done["results"]["created_count"] == 1_200
+    assert len(sandbox.admin.list_members(lid)) == 1_200
+
+
+def test_parallel_upserts_all_land(sandbox: SandboxServer, sendgrid_client) -> None:
+    lid = sandbox.admin.create_list("parallel")
+
+    def upsert(batch: int) -> str:
+        contacts = [{"email": f"b{batch}-{i}@example.com"} for i in range(20)]
+        return job_of(sendgrid_client, {"list_ids": [lid], "contacts": contacts})
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        jobs = list(pool.map(upsert, range(12)))
+    statuses = [job_status(sendgrid_client, j) for j in jobs]
+    assert {s["status"] for s in statuses} == {"completed"}
+    assert sum(s["results"]["created_count"] for s in statuses) == 240
+    assert len(sandbox.admin.list_members(lid)) == 240
+
+
+def test_an_identifier_owned_by_another_contact_errors_that_row(
+    sandbox: SandboxServer, sendgrid_client
+) -> None:
+    sandbox.admin.add_contacts([{"email": "a@example.com", "external_id": "crm-1"}])
+    body = {
+        "contacts": [{"email": "b@example.com", "external_id": "crm-1"}, {"email": "c@example.com"}]
+    }
+    job = job_status(sendgrid_client, job_of(sendgrid_client, body))
+    assert job["status"] == "errored"
+    assert (job["results"]["errored_count"], job["results"]["created_count"]) == (1, 1)
+    with urllib.request.urlopen(job["results"]["errors_url"], timeout=5) as response:
+        errors = response.read().decode()
+    assert "b@example.com" in errors and "external_id" in errors

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import sendgrid
 
 from tests.sendgrid.helpers import call
-from workbench.destinations.sendgrid.sandbox import FULL_SCOPES, SandboxConfig, SandboxServer
-from workbench.errors import ConfigError
-
-
-def admin_http(sandbox: SandboxServer, method: str, path: str, body: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{sandbox.url}/_sandbox/{path}", data=data, method=method)
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
+from workbench.destinations.sendgrid.sandbox import (
+    FULL_SCOPES,
+    SandboxConfig,
+    SandboxRemote,
+    SandboxServer,
+)
+from workbench.errors import ConfigError, InvalidRequest, NotFoundError
 
 
 def test_every_answer_carries_rate_limit_headers(sandbox: SandboxServer, sendgrid_client) -> None:
@@ -106,20 +103,31 @@ def test_the_request_log_shows_each_call_without_the_key(
 def test_the_http_admin_surface_seeds_flips_and_inspects(
     sandbox: SandboxServer, sendgrid_client, sg_key: str
 ) -> None:
-    lid = admin_http(sandbox, "POST", "lists", {"name": "seg"})["id"]
-    ids = admin_http(
-        sandbox, "POST", "contacts", {"contacts": [{"email": "a@example.com"}], "list_ids": [lid]}
-    )["ids"]
-    assert admin_http(sandbox, "GET", f"lists/{lid}/members") == {"emails": ["a@example.com"]}
-    assert admin_http(sandbox, "GET", "lists?name=seg")["list"]["id"] == lid
-    assert [c["id"] for c in admin_http(sandbox, "GET", "contacts")["contacts"]] == ids
-    assert (
-        admin_http(sandbox, "POST", "faults", {"fail_next_requests": 1})["fail_next_requests"] == 1
-    )
+    remote = SandboxRemote(sandbox.url)
+    assert remote.healthy()
+    lid = remote.create_list("seg")
+    ids = remote.add_contacts([{"email": "a@example.com"}], list_ids=[lid])
+    assert remote.list_members(lid) == {"a@example.com"}
+    assert remote.find_list("seg")["id"] == lid and remote.find_list("nope") is None
+    assert [c["id"] for c in remote.contacts()] == ids
+    assert remote.set_faults(fail_next_requests=1)["fail_next_requests"] == 1
     assert call(sendgrid_client, "GET", "/v3/scopes")[0] == 500
-    assert len(admin_http(sandbox, "GET", "requests")["requests"]) == 1
-    admin_http(sandbox, "POST", f"keys/{sg_key}/revoke")
+    assert [e["status"] for e in remote.request_log()] == [500]
+    with pytest.raises(InvalidRequest, match="unknown sandbox knob"):
+        remote.set_faults(eror_rate=1)
+    with pytest.raises(NotFoundError):
+        remote.list_members("no-such-list")
+    remote.revoke_key(sg_key)
     assert call(sendgrid_client, "GET", "/v3/scopes")[0] == 401
+
+
+def test_admin_answers_carry_no_rate_limit_but_unknown_api_paths_do(
+    sandbox: SandboxServer, sendgrid_client
+) -> None:
+    status, body, headers = call(sendgrid_client, "GET", "/v3/marketing/segments")
+    assert status == 404 and body["errors"][0]["message"] and "X-RateLimit-Limit" in headers
+    assert call(sendgrid_client, "POST", "/v3/scopes", {})[0] == 405
+    assert sandbox.admin.request_log()[-1]["endpoint"] is None
 
 
 def test_state_survives_a_restart_with_the_same_file(tmp_path: Path, sg_key: str) -> None:

@@ -17,6 +17,7 @@ from workbench.destinations.sendgrid.sandbox.config import (
     Knobs,
     SandboxConfig,
 )
+from workbench.destinations.sendgrid.sandbox.remote import SandboxRemote
 from workbench.destinations.sendgrid.sandbox.server import SandboxServer
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "Knobs",
     "SandboxAdmin",
     "SandboxConfig",
+    "SandboxRemote",
     "SandboxServer",
 ]

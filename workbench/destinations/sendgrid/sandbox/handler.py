@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 UPSERT_ENDPOINT = "PUT /v3/marketing/contacts"
+UNMATCHED = "unknown endpoints"  # the rate window shared by paths the sandbox does not serve
 REQUEST_BUDGET = 100  # a request finishes due jobs this small itself; bigger ones: the worker
 
 
@@ -69,9 +70,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         found = find_route(self.command, path)
         if found is None:
             status = 405 if path_exists(path) else 404
-            return self._logged(
-                None, path, query, raw, Answer(status, ApiError(status, "not found").body())
-            )
+            message = "method not allowed" if status == 405 else f"no endpoint {path}"
+            answer = Answer(status, ApiError(status, message).body())
+            answer.headers.update(self.sandbox.plan.count_request(UNMATCHED).headers())
+            return self._logged(None, path, query, raw, answer)
         route, params = found
         decision = self.sandbox.plan.count_request(route.endpoint)
         answer = self._guarded(route, params, query, raw, decision)

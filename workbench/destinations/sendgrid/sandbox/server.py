@@ -26,6 +26,7 @@ from workbench.errors import ConfigError
 
 REQUEST_LOG_SIZE = 100_000
 WORKER_TICK_S = 0.01
+WORKER_IDLE_S = 0.1
 WORKER_BUDGET = 300  # items of a job per worker step (about 0.2 s of database work)
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,10 @@ class SandboxServer:
 
     def _work(self) -> None:
         """Advance jobs, visibility and exports in the background, in short transactions."""
-        while not self._stopping.wait(WORKER_TICK_S):
-            try:
-                self.pump()  # more work or not: pause a tick so requests get the lock
+        pause = WORKER_IDLE_S
+        while not self._stopping.wait(pause):
+            try:  # after each step, pause a little so requests get the lock in between
+                pause = WORKER_TICK_S if self.pump() else WORKER_IDLE_S
             except Exception:  # keep the worker alive; the next request pumps too
                 log.exception("sandbox: background job processing failed")
 
