@@ -1,0 +1,80 @@
+"""The state store's schema: numbered migrations tracked in ``PRAGMA user_version``.
+
+Migration N is ``MIGRATIONS[N - 1]``. To change the schema, append a script here; never edit
+one that has shipped. ``apply_migrations`` runs the missing ones inside the caller's
+``BEGIN IMMEDIATE``, so a failing script leaves nothing half done.
+
+``workbench.store`` re-exports ``MIGRATIONS`` and passes its own module-level name to
+``apply_migrations`` when a ``Store`` opens (tests replace ``workbench.store.MIGRATIONS``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from workbench.errors import ConfigError
+
+# Migration N is MIGRATIONS[N - 1]; append a script to change the schema, never edit one.
+# Scripts run inside one BEGIN IMMEDIATE with foreign keys ON (the pragma cannot change inside a
+# transaction): prefer ALTER TABLE ... ADD COLUMN; rebuilding ``segments`` by DROP TABLE would
+# cascade-delete every segment version.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE entities (name TEXT PRIMARY KEY, spec TEXT NOT NULL, updated_at TEXT NOT NULL);
+    CREATE TABLE segments (
+        name TEXT PRIMARY KEY, version INTEGER NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+    CREATE TABLE segment_versions (
+        name TEXT NOT NULL REFERENCES segments(name) ON UPDATE CASCADE ON DELETE CASCADE,
+        version INTEGER NOT NULL, doc TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+        saved_at TEXT NOT NULL, PRIMARY KEY (name, version));
+    CREATE TABLE destinations (name TEXT PRIMARY KEY, config TEXT NOT NULL,
+        updated_at TEXT NOT NULL);
+    CREATE TABLE activations (name TEXT PRIMARY KEY, config TEXT NOT NULL,
+        updated_at TEXT NOT NULL, segment TEXT, destination TEXT);
+    CREATE INDEX activations_by_segment ON activations (segment);
+    CREATE INDEX activations_by_destination ON activations (destination);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, activation TEXT NOT NULL, status TEXT NOT NULL,
+        started_at TEXT NOT NULL, updated_at TEXT NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX runs_by_activation ON runs (activation, id);
+    CREATE TABLE snapshot_members (
+        activation TEXT NOT NULL, email TEXT NOT NULL, contact_id TEXT, added_run INTEGER,
+        PRIMARY KEY (activation, email)) WITHOUT ROWID;
+    """,
+)
+
+
+def statements_of(script: str) -> Iterator[str]:
+    """The complete SQL statements of a script (``executescript`` would commit our transaction)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                yield pending.strip()
+            pending = ""
+
+
+def schema_version_of(con: sqlite3.Connection) -> int:
+    """The number of migrations applied to the database behind ``con``."""
+    return int(con.execute("PRAGMA user_version").fetchall()[0][0])
+
+
+def apply_migrations(con: sqlite3.Connection, path: Path, migrations: Sequence[str]) -> None:
+    """Run the migrations ``con`` lacks, inside its open transaction.
+
+    ConfigError when the database is newer than ``migrations`` (upgrade the workbench).
+    """
+    current = schema_version_of(con)
+    if current > len(migrations):
+        raise ConfigError(
+            f"the state store {str(path)!r} has schema version {current}, newer "
+            f"than this workbench knows ({len(migrations)}): upgrade the workbench"
+        )
+    for number in range(current + 1, len(migrations) + 1):
+        for statement in statements_of(migrations[number - 1]):
+            con.execute(statement)
+        con.execute(f"PRAGMA user_version = {number}")
