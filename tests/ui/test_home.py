@@ -1,0 +1,36 @@
+"""The home page: what is set up, the latest runs, and what needs attention."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.ui.conftest import texts
+from workbench.config import Settings
+from workbench.store import Store
+
+
+def _rows_of(at: AppTest, entity: str) -> int:
+    frame = at.dataframe[0].value
+    return int(frame.loc[frame["entity"] == entity, "rows"].iloc[0])
+
+
+def test_home_shows_entities_with_row_counts_and_empty_runs(app: AppTest) -> None:
+    at = app.run()
+    assert not at.exception
+    assert _rows_of(at, "customers") == 2_000
+    assert _rows_of(at, "orders") > 0
+    assert "No runs yet" in texts(at)
+    assert "Nothing needs attention" in texts(at)
+
+
+def test_home_lists_failed_and_waiting_runs(app: AppTest, app_env: Settings) -> None:
+    store = Store(app_env.state_db_path)
+    store.create_run("weekly-vip", {"status": "failed", "error": "the SendGrid key was rejected"})
+    store.create_run("weekly-vip", {"status": "awaiting_approval", "reason": "removes 40%"})
+    store.create_run("daily-se", {"status": "succeeded"})
+    at = app.run()
+    assert not at.exception
+    assert "the SendGrid key was rejected" in at.error[0].value
+    assert "removes 40%" in at.warning[0].value
+    runs = at.dataframe[1].value
+    assert list(runs["status"]) == ["succeeded", "awaiting_approval", "failed"]

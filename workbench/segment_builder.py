@@ -1,0 +1,346 @@
+"""The segment editor's state as plain data: no Streamlit here, so it is unit-tested directly.
+
+The page keeps one segment document in ``st.session_state`` and changes it only through these
+functions. While editing, the filter is always a group (``{"and": [...]}`` or ``{"or": [...]}``)
+so conditions can be added to it; a *path* is a tuple of child indexes from that root group
+(``()`` is the root, ``(2, 0)`` the first child of the group at position 2). Every change returns
+a new document and never mutates the old one, so a rerun can never see half an edit.
+
+Widget values are turned into document values by :func:`coerce_value`; whatever does not fit is
+kept as typed, so the validator reports it with its path instead of an exception.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from workbench.catalog import ColumnKind
+from workbench.errors import Problem, SegmentInvalid, WorkbenchError
+from workbench.segments.model import FORMAT_VERSION, load_text, top_level_problems
+from workbench.segments.values import ValueShape
+
+Path = tuple[int, ...]
+GROUP_KINDS = ("and", "or")
+
+
+class BuilderError(WorkbenchError):
+    """An edit that does not fit the document (a path that points nowhere, a bad move)."""
+
+
+def new_document(entity: str, name: str = "") -> dict[str, Any]:
+    """An empty segment of ``entity``: everyone, until conditions are added."""
+    return {"version": FORMAT_VERSION, "name": name, "entity": entity, "filter": {"and": []}}
+
+
+def editable(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a saved or pasted document whose filter is a group (wrapping a lone condition)."""
+    result = copy.deepcopy(dict(doc))
+    root = result.get("filter")
+    if root is None:
+        result["filter"] = {"and": []}
+    elif not (isinstance(root, Mapping) and len(root) == 1 and group_kind(root) is not None):
+        result["filter"] = {"and": [root]}
+    return result
+
+
+def engine_document(doc: Mapping[str, Any], unnamed: str = "unsaved segment") -> dict[str, Any]:
+    """The document the engine gets: an empty root group means "everyone" (no filter), and a
+    blank name becomes ``unnamed`` so an unsaved segment can still be counted."""
+    result = copy.deepcopy(dict(doc))
+    if not str(result.get("name") or "").strip():
+        result["name"] = unnamed
+    root = result.get("filter")
+    if isinstance(root, Mapping) and group_kind(root) and not root[group_kind(root)]:
+        result.pop("filter")
+    return result
+
+
+def set_entity(doc: Mapping[str, Any], entity: str) -> dict[str, Any]:
+    """The document about ``entity``; changing the entity drops conditions of the old one."""
+    if doc.get("entity") == entity:
+        return copy.deepcopy(dict(doc))
+    return new_document(entity, str(doc.get("name", "")))
+
+
+def group_kind(node: Mapping[str, Any]) -> str | None:
+    """``and`` or ``or`` when ``node`` is a group, None when it is a condition."""
+    found = [k for k in GROUP_KINDS if k in node]
+    return found[0] if len(found) == 1 and isinstance(node[found[0]], list) else None
+
+
+def _children(doc: dict[str, Any], group_path: Path) -> list[Any]:
+    group = node_at(doc, group_path)
+    kind = group_kind(group)
+    if kind is None:
+        raise BuilderError(f"position {format_path(group_path)} is a condition, not a group")
+    children: list[Any] = group[kind]
+    return children
+
+
+def node_at(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """The node at ``path`` (``()`` is the root group); BuilderError when there is none."""
+    node: Any = doc.get("filter")
+    for depth, index in enumerate(path):
+        kind = group_kind(node) if isinstance(node, Mapping) else None
+        if kind is None or not 0 <= index < len(node[kind]):
+            raise BuilderError(f"no condition at {format_path(path[: depth + 1])}")
+        node = node[kind][index]
+    if not isinstance(node, dict):
+        raise BuilderError(f"no condition at {format_path(path)}")
+    return node
+
+
+def add_node(doc: Mapping[str, Any], group_path: Path, node: Mapping[str, Any]) -> dict[str, Any]:
+    """The document with ``node`` appended to the group at ``group_path``."""
+    result = copy.deepcopy(dict(doc))
+    _children(result, group_path).append(copy.deepcopy(dict(node)))
+    return result
+
+
+def add_group(doc: Mapping[str, Any], group_path: Path, kind: str = "or") -> dict[str, Any]:
+    """The document with a new empty ``and``/``or`` group inside the group at ``group_path``."""
+    if kind not in GROUP_KINDS:
+        raise BuilderError(f"a group is 'and' or 'or', not {kind!r}")
+    return add_node(doc, group_path, {kind: []})
+
+
+def remove_node(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """The document without the node at ``path`` (the root group itself cannot be removed)."""
+    if not path:
+        raise BuilderError("the top-level group cannot be removed: remove its conditions")
+    result = copy.deepcopy(dict(doc))
+    node_at(result, path)
+    del _children(result, path[:-1])[path[-1]]
+    return result
+
+
+def move_node(doc: Mapping[str, Any], path: Path, offset: int) -> dict[str, Any]:
+    """The document with the node at ``path`` moved ``offset`` places within its group."""
+    if not path:
+        raise BuilderError("the top-level group cannot be moved")
+    result = copy.deepcopy(dict(doc))
+    node_at(result, path)
+    siblings = _children(result, path[:-1])
+    target = path[-1] + offset
+    if not 0 <= target < len(siblings):
+        raise BuilderError(f"cannot move {format_path(path)} past the end of its group")
+    siblings.insert(target, siblings.pop(path[-1]))
+    return result
+
+
+def set_combinator(doc: Mapping[str, Any], group_path: Path, kind: str) -> dict[str, Any]:
+    """The document with the group at ``group_path`` combining by ``kind`` (``and``/``or``)."""
+    if kind not in GROUP_KINDS:
+        raise BuilderError(f"a group is 'and' or 'or', not {kind!r}")
+    result = copy.deepcopy(dict(doc))
+    children = _children(result, group_path)
+    group = node_at(result, group_path)
+    group.clear()
+    group[kind] = children
+    return result
+
+
+def groups(doc: Mapping[str, Any]) -> list[Path]:
+    """Every group's path, depth first, the root first (the "add into" menu)."""
+    found: list[Path] = []
+
+    def walk(node: Any, path: Path) -> None:
+        kind = group_kind(node) if isinstance(node, Mapping) else None
+        if kind is None:
+            return
+        found.append(path)
+        for i, child in enumerate(node[kind]):
+            walk(child, (*path, i))
+
+    walk(doc.get("filter"), ())
+    return found
+
+
+def flatten(doc: Mapping[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
+    """Every node below the root with its path, depth first (groups before their children)."""
+    found: list[tuple[Path, dict[str, Any]]] = []
+
+    def walk(node: Any, path: Path) -> None:
+        kind = group_kind(node) if isinstance(node, Mapping) else None
+        for i, child in enumerate(node[kind] if kind else []):
+            found.append(((*path, i), child))
+            walk(child, (*path, i))
+
+    walk(doc.get("filter"), ())
+    return found
+
+
+def format_path(path: Path) -> str:
+    """A path as people count: ``()`` -> ``top level``, ``(2, 0)`` -> ``#3.1``."""
+    return "#" + ".".join(str(i + 1) for i in path) if path else "top level"
+
+
+def document_path(doc: Mapping[str, Any], path: Path) -> str:
+    """The validator's path of the node at ``path``, e.g. ``filter.and[2].or[0]``."""
+    text, node = "filter", doc.get("filter")
+    for index in path:
+        kind = group_kind(node) if isinstance(node, Mapping) else None
+        if kind is None:
+            raise BuilderError(f"no condition at {format_path(path)}")
+        text, node = f"{text}.{kind}[{index}]", node[kind][index]  # type: ignore[index]
+    return text
+
+
+def problems_at(
+    problems: Sequence[Problem], doc: Mapping[str, Any], path: Path, *, deep: bool = True
+) -> list[str]:
+    """Messages of the problems at the node at ``path``; ``deep`` includes its children's."""
+    prefix = document_path(doc, path)
+    found = []
+    for problem in problems:
+        rest = problem.path[len(prefix) :] if problem.path.startswith(prefix) else None
+        if rest is None or (rest and rest[0] not in ".[") or (not deep and "[" in rest):
+            continue
+        found.append(str(problem))
+    return found
+
+
+def unplaced_problems(problems: Sequence[Problem]) -> list[str]:
+    """Messages of problems outside the filter tree (name, entity, version...)."""
+    return [str(p) for p in problems if not p.path.startswith("filter.")]
+
+
+def column_condition(
+    column: str, op: str, value: Any = None, *, takes_value: bool = True
+) -> dict[str, Any]:
+    """A column condition; ``takes_value=False`` for operators without a value (``is_null``)."""
+    node: dict[str, Any] = {"column": column, "op": op}
+    if takes_value:
+        node["value"] = value
+    return node
+
+
+def related_condition(
+    entity: str,
+    *,
+    where: Mapping[str, Any] | None = None,
+    within_last_days: int | None = None,
+    having: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A related-entity condition ("at least 2 orders where ... within the last 365 days")."""
+    node: dict[str, Any] = {"related": entity}
+    if where is not None:
+        node["where"] = dict(where)
+    if within_last_days is not None:
+        node["within_last_days"] = within_last_days
+    if having is not None:
+        node["having"] = dict(having)
+    return node
+
+
+def having(agg: str, op: str, value: Any, column: str | None = None) -> dict[str, Any]:
+    """The ``having`` part of a related condition (``count`` takes no column)."""
+    result: dict[str, Any] = {"agg": agg, "op": op, "value": value}
+    if agg != "count" and column:
+        result["column"] = column
+    return result
+
+
+def segment_condition(name: str, *, exclude: bool = False) -> dict[str, Any]:
+    """Include (``in_segment``) or exclude (``not`` ``in_segment``) a saved segment."""
+    node: dict[str, Any] = {"in_segment": name}
+    return {"not": node} if exclude else node
+
+
+# -- values: which widget suits a column, and widget values -> document values -------------
+
+_SPLIT = re.compile(r"[,\n]")
+
+
+def value_widget(kind: ColumnKind, shape: ValueShape, choices: Sequence[Any] | None) -> str:
+    """The widget for an operator's value: ``none``, ``multiselect``, ``select``, ``text``,
+    ``text_list``, ``number``, ``number_range``, ``date``, ``date_range``, ``days``, ``boolean``.
+
+    ``choices`` are the column's distinct values when it has few (None when it has many).
+    """
+    if shape is ValueShape.NONE:
+        return "none"
+    if shape is ValueShape.DAYS:
+        return "days"
+    if shape is ValueShape.DATE:
+        return "date"
+    timeish = kind in (ColumnKind.DATE, ColumnKind.TIMESTAMP)
+    if shape is ValueShape.RANGE:
+        return "date_range" if timeish else "number_range"
+    if shape is ValueShape.LIST:
+        return "multiselect" if choices else "text_list"
+    if kind is ColumnKind.BOOLEAN:
+        return "boolean"
+    if kind is ColumnKind.NUMBER:
+        return "number"
+    if timeish:
+        return "date"
+    return "select" if choices else "text"
+
+
+def coerce_value(kind: ColumnKind, shape: ValueShape, raw: Any) -> Any:
+    """The document value for a widget's value (dates become ISO text, whole floats ints).
+
+    Text typed into a list field is split on commas and new lines. What cannot be converted
+    is passed on as typed, so validation reports it at its path.
+    """
+    if shape is ValueShape.NONE:
+        return None
+    if shape is ValueShape.DAYS:
+        return _whole(raw)
+    if shape is ValueShape.LIST:
+        items = _SPLIT.split(raw) if isinstance(raw, str) else list(raw or [])
+        items = [i.strip() if isinstance(i, str) else i for i in items]
+        return [_scalar(kind, i) for i in items if i != ""]
+    if shape is ValueShape.RANGE:
+        low, high = [*list(raw), None, None][:2] if raw is not None else (None, None)
+        return [_scalar(kind, low), _scalar(kind, high)]
+    return _scalar(kind, raw)
+
+
+def _whole(raw: Any) -> Any:
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw.strip())
+    return raw
+
+
+def _scalar(kind: ColumnKind, raw: Any) -> Any:
+    if isinstance(raw, datetime):
+        return raw.isoformat()
+    if isinstance(raw, date):
+        return raw.isoformat()
+    if kind is ColumnKind.NUMBER:
+        return _number(raw)
+    if kind is ColumnKind.BOOLEAN and isinstance(raw, str):
+        return {"true": True, "false": False}.get(raw.strip().lower(), raw)
+    return raw.strip() if isinstance(raw, str) else raw
+
+
+def _number(raw: Any) -> Any:
+    if isinstance(raw, str):
+        try:
+            raw = float(raw.strip())
+        except ValueError:
+            return raw.strip()
+    return _whole(raw)
+
+
+def load_document(text: str) -> dict[str, Any]:
+    """A pasted or uploaded JSON/YAML segment, ready to edit; SegmentInvalid lists problems.
+
+    Only the top level is checked here (name, entity, version, keys); the filter is checked
+    against the catalog by the live validation like any edit.
+    """
+    if not text.strip():
+        raise SegmentInvalid([Problem("", "the document is empty: paste JSON or YAML")])
+    doc = load_text(text)
+    problems = top_level_problems(doc)
+    if problems:
+        raise SegmentInvalid(problems)
+    return editable(doc)

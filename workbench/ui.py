@@ -1,0 +1,241 @@
+"""The few Streamlit helpers the pages share (the only workbench module importing streamlit).
+
+Pages stay thin: they call these helpers to render widgets and ``workbench`` functions to act.
+The segment editor's document lives in ``st.session_state[DOC]`` and changes only through
+``workbench.segment_builder``; row buttons change it in ``on_click`` callbacks (which run
+before the script), and the add-forms change it and rerun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date
+from pathlib import Path as FilePath
+from typing import Any
+
+import streamlit as st
+
+from workbench import segment_builder as sb
+from workbench.catalog import ColumnKind, Entity
+from workbench.config import Settings, get_settings
+from workbench.errors import Problem, SegmentInvalid, WorkbenchError
+from workbench.overview import distinct_values
+from workbench.segments import describe_node, operators_for
+from workbench.segments.operators import AGGREGATES, HAVING_OPERATORS, OPERATORS
+from workbench.segments.validate import AGG_KINDS
+from workbench.segments.values import ValueShape
+from workbench.workspace import Workspace
+
+APP_DIR = FilePath(__file__).resolve().parent.parent
+DOC = "seg_doc"
+FLASH = "flash"
+CHOICES = "distinct_cache"
+EDITABLE_KINDS = frozenset(ColumnKind) - {ColumnKind.OTHER}
+
+
+@st.cache_resource(show_spinner="Opening the warehouse…")
+def _cached_workspace(settings_json: str) -> Workspace:
+    return Workspace(Settings.model_validate_json(settings_json))
+
+
+def workspace() -> Workspace:
+    """The server's workspace for the current settings (one per distinct settings)."""
+    return _cached_workspace(get_settings().model_dump_json())
+
+
+def show_error(error: WorkbenchError) -> None:
+    """An error in plain words; a SegmentInvalid shows every problem with its path."""
+    if isinstance(error, SegmentInvalid):
+        show_problems(error.problems)
+    else:
+        st.error(str(error))
+
+
+def show_problems(problems: list[Problem] | list[str]) -> None:
+    """Every problem as one error box, one line each."""
+    if problems:
+        st.error("Problems to fix:\n" + "\n".join(f"- {p}" for p in problems))
+
+
+def flash(kind: str, message: str) -> None:
+    """Remember a message to show on the next run (from callbacks and before a rerun)."""
+    st.session_state[FLASH] = (kind, message)
+
+
+def show_flash() -> None:
+    """Show (once) the message left by the last action."""
+    kind, message = st.session_state.pop(FLASH, ("", ""))
+    if message:
+        getattr(st, kind)(message)
+
+
+def page_link(page: str, label: str, icon: str | None = None) -> None:
+    """A link to ``page`` (relative to app.py), or a note when that page is not built yet."""
+    if (APP_DIR / page).exists():
+        st.page_link(page, label=label, icon=icon)
+    else:
+        st.caption(f"{label} (page not available yet)")
+
+
+def guarded(action: Callable[[], Any], success: str = "") -> Callable[[], None]:
+    """A callback running ``action``; a WorkbenchError becomes an error message, not a crash."""
+
+    def run() -> None:
+        try:
+            action()
+        except WorkbenchError as error:
+            flash("error", str(error))
+        else:
+            if success:
+                flash("success", success)
+
+    return run
+
+
+# -- value widgets ---------------------------------------------------------------------
+
+
+def column_choices(ws: Workspace, entity: Entity, column: str) -> list[Any] | None:
+    """Distinct values of a text column for a menu (cached in the session), or None."""
+    if entity.columns[column].kind not in (ColumnKind.TEXT, ColumnKind.TEXT_LIST):
+        return None
+    cache = st.session_state.setdefault(CHOICES, {})
+    if (entity.name, column) not in cache:
+        cache[(entity.name, column)] = distinct_values(ws, entity.name, column)
+    found: list[Any] | None = cache[(entity.name, column)]
+    return found
+
+
+def value_input(key: str, kind: ColumnKind, shape: ValueShape, choices: list[Any] | None) -> Any:
+    """Render the widget that suits the value and return the document value it holds."""
+    widget = sb.value_widget(kind, shape, choices)
+    key = f"{key}_{widget}"
+    raw = _WIDGETS[widget](key, choices or [])
+    return sb.coerce_value(kind, shape, raw)
+
+
+def _range(key: str, make: Callable[[str, str], Any]) -> list[Any]:
+    low, high = st.columns(2)
+    with low:
+        first = make("From", f"{key}_low")
+    with high:
+        second = make("To", f"{key}_high")
+    return [first, second]
+
+
+def _number(label: str, key: str) -> Any:
+    return st.number_input(label, value=0.0, step=1.0, key=key)
+
+
+def _date(label: str, key: str) -> Any:
+    return st.date_input(label, value=date.today(), key=key)
+
+
+_WIDGETS: dict[str, Callable[[str, list[Any]], Any]] = {
+    "none": lambda key, c: None,
+    "multiselect": lambda key, c: st.multiselect("Values", c, key=key),
+    "select": lambda key, c: st.selectbox("Value", c, key=key),
+    "text": lambda key, c: st.text_input("Value", key=key),
+    "text_list": lambda key, c: st.text_input("Values (separate with commas)", key=key),
+    "number": lambda key, c: _number("Value", key),
+    "number_range": lambda key, c: _range(key, _number),
+    "date": lambda key, c: _date("Date", key),
+    "date_range": lambda key, c: _range(key, _date),
+    "days": lambda key, c: st.number_input("Days", min_value=0, value=30, step=1, key=key),
+    "boolean": lambda key, c: st.selectbox("Value", [True, False], key=key),
+}
+
+
+def column_condition_input(ws: Workspace, entity: Entity, key: str) -> dict[str, Any] | None:
+    """Column → operator (from the one operator table) → value; the condition, or None."""
+    names = [c.name for c in entity.columns.values() if c.kind in EDITABLE_KINDS]
+    column = st.selectbox("Column", names, key=f"{key}_column")
+    if column is None:
+        return None
+    kind = entity.columns[column].kind
+    ops = [o.key for o in operators_for(kind)]
+    op = st.selectbox("Operator", ops, format_func=lambda k: OPERATORS[k].label, key=f"{key}_op")
+    shape = OPERATORS[op].shape
+    choices = column_choices(ws, entity, column) if shape is not ValueShape.NONE else None
+    value = value_input(f"{key}_value_{column}", kind, shape, choices)
+    return sb.column_condition(column, op, value, takes_value=shape is not ValueShape.NONE)
+
+
+def related_condition_input(ws: Workspace, related: Entity) -> dict[str, Any]:
+    """Related entity: optional where, optional time window, having agg/op/value."""
+    where = None
+    if st.checkbox(f"Only {related.name} where…", key="rel_use_where"):
+        where = column_condition_input(ws, related, "rel_where")
+    days = None
+    if related.spec.time_column and st.checkbox("Only within the last … days", key="rel_window"):
+        days = int(st.number_input("Days", min_value=0, value=365, step=1, key="rel_days"))
+    agg = st.selectbox("Having", AGGREGATES, key="rel_agg")
+    column, kind = None, ColumnKind.NUMBER
+    if agg != "count":
+        fitting = [c.name for c in related.columns.values() if c.kind in AGG_KINDS[agg]]
+        column = st.selectbox("Of column", fitting, key="rel_agg_column")
+        kind = related.columns[column].kind if column else kind
+    op = st.selectbox(
+        "Compared", HAVING_OPERATORS, format_func=lambda k: OPERATORS[k].label, key="rel_op"
+    )
+    value = value_input(f"rel_value_{agg}_{column}", kind, OPERATORS[op].shape, None)
+    having = sb.having(agg, op, value, column)
+    return sb.related_condition(related.name, where=where, within_last_days=days, having=having)
+
+
+# -- the condition tree ------------------------------------------------------------------
+
+
+def _edit(change: Callable[..., dict[str, Any]], *args: Any) -> Callable[[], None]:
+    def apply() -> None:
+        st.session_state[DOC] = change(st.session_state[DOC], *args)
+
+    return guarded(apply)
+
+
+def _row_text(node: Mapping[str, Any]) -> str:
+    kind = sb.group_kind(node)
+    if kind is not None:
+        return "**all** of these:" if kind == "and" else "**any** of these:"
+    return describe_node(node)
+
+
+def condition_tree(doc: dict[str, Any], problems: list[Problem]) -> None:
+    """Every condition with its problems inline, and buttons to move, remove, switch and/or."""
+    root = "and" if "and" in doc["filter"] else "or"
+    st.caption(f"Members match **{'all' if root == 'and' else 'any'}** of the conditions below.")
+    other = "or" if root == "and" else "and"
+    label = "any (OR)" if other == "or" else "all (AND)"
+    st.button(
+        f"Switch top level to {label}",
+        key="flip_root",
+        on_click=_edit(sb.set_combinator, (), other),
+    )
+    rows = sb.flatten(doc)
+    if not rows:
+        st.info("No conditions yet: the segment holds everyone. Add a condition below.")
+    for path, node in rows:
+        _condition_row(doc, path, node, problems)
+
+
+def _condition_row(
+    doc: dict[str, Any], path: sb.Path, node: dict[str, Any], problems: list[Problem]
+) -> None:
+    name = "-".join(map(str, path))
+    text, move, up, down, drop = st.columns([12, 2, 1, 1, 1])
+    indent = "&nbsp;" * 6 * (len(path) - 1)
+    text.markdown(f"{indent}`{sb.format_path(path)}` {_row_text(node)}")
+    kind = sb.group_kind(node)
+    if kind is not None:
+        other = "or" if kind == "and" else "and"
+        move.button(
+            f"→ {other.upper()}", key=f"flip_{name}", on_click=_edit(sb.set_combinator, path, other)
+        )
+    up.button("↑", key=f"up_{name}", on_click=_edit(sb.move_node, path, -1), disabled=path[-1] == 0)
+    last = len(sb.node_at(doc, path[:-1])[sb.group_kind(sb.node_at(doc, path[:-1])) or "and"]) - 1
+    down.button(
+        "↓", key=f"down_{name}", on_click=_edit(sb.move_node, path, 1), disabled=path[-1] == last
+    )
+    drop.button("✕", key=f"remove_{name}", on_click=_edit(sb.remove_node, path))
+    for message in sb.problems_at(problems, doc, path, deep=kind is None):
+        st.error(message)
