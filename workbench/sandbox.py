@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        """Ask the main loop to stop (SIGTERM, SIGINT)."""
         stop.set()
 
     with SandboxServer(config_from_args(args), host=args.host, port=args.port) as server:

@@ -57,6 +57,24 @@ def test_error_rate_is_deterministic_with_the_seed(sandbox_config: SandboxConfig
     assert statuses() == first
 
 
+def test_job_error_rate_is_deterministic_with_the_seed(sandbox_config: SandboxConfig) -> None:
+    def job_statuses() -> list[str]:
+        sandbox_config.job_error_rate = 0.5
+        with SandboxServer(sandbox_config) as server:
+            sg = sendgrid.SendGridAPIClient(next(iter(sandbox_config.api_keys)), host=server.url)
+            found = []
+            for i in range(10):
+                body = {"contacts": [{"email": f"u{i}@example.com"}]}
+                job = call(sg, "PUT", "/v3/marketing/contacts", body)[1]["job_id"]
+                found.append(call(sg, "GET", f"/v3/marketing/contacts/imports/{job}")[1]["status"])
+            return found
+
+    first = job_statuses()
+    assert set(first) == {"completed", "failed"}
+    sandbox_config.state_path = sandbox_config.state_path.with_name("second.sqlite")
+    assert job_statuses() == first
+
+
 def test_fault_knobs_flip_while_running(sandbox: SandboxServer, sendgrid_client) -> None:
     sandbox.admin.set_faults(fail_next_requests=1, error_status=503)
     assert call(sendgrid_client, "GET", "/v3/scopes")[0] == 503

@@ -25,14 +25,37 @@ import io
 import json
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from workbench.destinations.sendgrid.sandbox import exports, store
 from workbench.destinations.sendgrid.sandbox.api import Answer, ApiError, ApiRequest
 from workbench.errors import NotFoundError, WorkbenchError
 
 if TYPE_CHECKING:
+    from workbench.destinations.sendgrid.sandbox.admin import SandboxAdmin
     from workbench.destinations.sendgrid.sandbox.server import SandboxServer
+
+
+@dataclass
+class AdminCall:
+    """One admin request: the sandbox, the path's captured part, query, JSON body, base URL."""
+
+    sandbox: SandboxServer
+    part: str
+    query: dict[str, list[str]]
+    body: Any
+    base_url: str
+
+    @property
+    def admin(self) -> SandboxAdmin:
+        """The sandbox's admin object."""
+        return self.sandbox.admin
+
+
+OK: dict[str, Any] = {"ok": True}
 
 
 def serve(
@@ -44,72 +67,98 @@ def serve(
     base_url: str,
 ) -> Answer:
     """Answer one admin request; workbench errors become 4xx answers with their message."""
+    tail = path.removeprefix("/_sandbox/").strip("/")
     try:
         body = json.loads(raw) if raw else {}
-        return _dispatch(sandbox, method, path, query, body, base_url)
+        for methods, pattern, action in ADMIN_ROUTES:
+            found = re.fullmatch(pattern, tail)
+            if found and method in methods:
+                part = unquote(found[1]) if found.groups() else ""
+                return action(AdminCall(sandbox, part, query, body, base_url))
+        raise ApiError(404, f"no admin endpoint {method} /_sandbox/{tail}")
     except ApiError as exc:
         return Answer(exc.status, exc.body())
-    except (WorkbenchError, ValueError, TypeError) as exc:
+    except (WorkbenchError, ValueError, TypeError, KeyError) as exc:
         status = 404 if isinstance(exc, NotFoundError) else 400
-        return Answer(status, ApiError(status, str(exc)).body())
+        return Answer(status, ApiError(status, f"bad admin request: {exc}").body())
 
 
-def _dispatch(
-    sandbox: SandboxServer,
-    method: str,
-    path: str,
-    query: dict[str, list[str]],
-    body: Any,
-    base_url: str,
-) -> Answer:
-    admin = sandbox.admin
-    tail = path.removeprefix("/_sandbox/").strip("/")
-    if (method, tail) == ("GET", "health"):
-        return Answer(200, {"ok": True})
-    if tail == "faults":
-        return Answer(200, admin.set_faults(**body) if method == "POST" else admin.faults())
-    if (method, tail) == ("POST", "flush"):
-        admin.flush()
-        return Answer(200, {"ok": True})
-    if tail == "contacts":
-        if method == "POST":
-            return Answer(200, {"ids": admin.add_contacts(body["contacts"], body.get("list_ids"))})
-        return Answer(200, {"contacts": admin.contacts()})
-    if tail == "lists":
-        if method == "POST":
-            return Answer(200, {"id": admin.create_list(body["name"])})
-        return Answer(200, {"list": admin.find_list((query.get("name") or [""])[0])})
-    if tail == "requests":
-        if method == "DELETE":
-            admin.clear_request_log()
-        return Answer(200, {"requests": admin.request_log()})
-    if (method, tail) == ("POST", "keys"):
-        admin.add_key(body["key"], body["scopes"])
-        return Answer(200, {"ok": True})
-    return _dispatch_with_ids(sandbox, method, tail, query, base_url)
+def _faults(ctx: AdminCall) -> Answer:
+    admin, body = ctx.admin, ctx.body
+    return Answer(200, admin.set_faults(**body) if body else admin.faults())
 
 
-def _dispatch_with_ids(
-    sandbox: SandboxServer, method: str, tail: str, query: dict[str, list[str]], base_url: str
-) -> Answer:
-    admin = sandbox.admin
-    if found := re.fullmatch(r"lists/([^/]+)/members", tail):
-        return Answer(200, {"emails": sorted(admin.list_members(found[1]))})
-    if (found := re.fullmatch(r"lists/([^/]+)", tail)) and method == "DELETE":
-        admin.delete_list(found[1])
-        return Answer(200, {"ok": True})
-    if (found := re.fullmatch(r"keys/([^/]+)/revoke", tail)) and method == "POST":
-        admin.revoke_key(found[1])
-        return Answer(200, {"ok": True})
-    if found := re.fullmatch(r"jobs/([^/]+)/errors", tail):
-        return _job_errors(sandbox, found[1])
-    if found := re.fullmatch(r"downloads/([^/]+)/0\.gz", tail):
-        with store.transaction(sandbox.config.state_path) as conn:
-            req = ApiRequest(
-                conn, {"id": found[1]}, query, None, base_url, sandbox.plan, time.time()
-            )
-            return exports.download(req)
-    raise ApiError(404, f"no admin endpoint {method} /_sandbox/{tail}")
+def _flush(ctx: AdminCall) -> Answer:
+    ctx.admin.flush()
+    return Answer(200, OK)
+
+
+def _seed(ctx: AdminCall) -> Answer:
+    body = ctx.body
+    return Answer(200, {"ids": ctx.admin.add_contacts(body["contacts"], body.get("list_ids"))})
+
+
+def _create_list(ctx: AdminCall) -> Answer:
+    return Answer(200, {"id": ctx.admin.create_list(ctx.body["name"])})
+
+
+def _find_list(ctx: AdminCall) -> Answer:
+    return Answer(200, {"list": ctx.admin.find_list((ctx.query.get("name") or [""])[0])})
+
+
+def _delete_list(ctx: AdminCall) -> Answer:
+    ctx.admin.delete_list(ctx.part)
+    return Answer(200, OK)
+
+
+def _add_key(ctx: AdminCall) -> Answer:
+    ctx.admin.add_key(ctx.body["key"], ctx.body["scopes"])
+    return Answer(200, OK)
+
+
+def _revoke_key(ctx: AdminCall) -> Answer:
+    ctx.admin.revoke_key(ctx.part)
+    return Answer(200, OK)
+
+
+def _requests(ctx: AdminCall) -> Answer:
+    return Answer(200, {"requests": ctx.admin.request_log()})
+
+
+def _clear_requests(ctx: AdminCall) -> Answer:
+    ctx.admin.clear_request_log()
+    return _requests(ctx)
+
+
+def _download(ctx: AdminCall) -> Answer:
+    with store.transaction(ctx.sandbox.config.state_path) as conn:
+        req = ApiRequest(
+            conn, {"id": ctx.part}, ctx.query, None, ctx.base_url, ctx.sandbox.plan, time.time()
+        )
+        return exports.download(req)
+
+
+ADMIN_ROUTES: tuple[tuple[tuple[str, ...], str, Callable[[AdminCall], Answer]], ...] = (
+    (("GET",), "health", lambda ctx: Answer(200, OK)),
+    (("GET", "POST"), "faults", _faults),
+    (("POST",), "flush", _flush),
+    (("GET",), "contacts", lambda ctx: Answer(200, {"contacts": ctx.admin.contacts()})),
+    (("POST",), "contacts", _seed),
+    (("GET",), "lists", _find_list),
+    (("POST",), "lists", _create_list),
+    (
+        ("GET",),
+        r"lists/([^/]+)/members",
+        lambda ctx: Answer(200, {"emails": sorted(ctx.admin.list_members(ctx.part))}),
+    ),
+    (("DELETE",), r"lists/([^/]+)", _delete_list),
+    (("POST",), "keys", _add_key),
+    (("POST",), r"keys/([^/]+)/revoke", _revoke_key),
+    (("GET",), "requests", _requests),
+    (("DELETE",), "requests", _clear_requests),
+    (("GET",), r"jobs/([^/]+)/errors", lambda ctx: _job_errors(ctx.sandbox, ctx.part)),
+    (("GET",), r"downloads/([^/]+)/0\.gz", _download),
+)
 
 
 def _job_errors(sandbox: SandboxServer, job_id: str) -> Answer:

@@ -55,11 +55,7 @@ class SandboxServer:
 
     def start(self) -> SandboxServer:
         """Create the state file if needed, register the keys, serve on a background thread."""
-        store.initialise(self.config.state_path)
-        with store.transaction(self.config.state_path) as conn:
-            for key, scopes in self.config.api_keys.items():
-                store.put_key(conn, key, scopes)
-            store.secret(conn)
+        self._prepare_state()
         try:
             self._httpd = ThreadingHTTPServer((self.host, self.port), SandboxHandler)
         except OSError as exc:
@@ -81,6 +77,13 @@ class SandboxServer:
         )
         self._worker.start()
         return self
+
+    def _prepare_state(self) -> None:
+        store.initialise(self.config.state_path)
+        with store.transaction(self.config.state_path) as conn:
+            for key, scopes in self.config.api_keys.items():
+                store.put_key(conn, key, scopes)
+            store.secret(conn)
 
     def _work(self) -> None:
         """Advance jobs, visibility and exports in the background, in short transactions."""
