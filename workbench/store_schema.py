@@ -44,6 +44,18 @@ MIGRATIONS: tuple[str, ...] = (
         activation TEXT NOT NULL, email TEXT NOT NULL, contact_id TEXT, added_run INTEGER,
         PRIMARY KEY (activation, email)) WITHOUT ROWID;
     """,
+    # 2: the SendGrid sync's persisted batches (one row per request, written before and after
+    # it is sent) and one lock row per running activation (owner pid/host and a heartbeat).
+    """
+    CREATE TABLE IF NOT EXISTS run_batches (
+        run_id INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
+        payload TEXT NOT NULL, job_ids TEXT NOT NULL DEFAULT '[]',
+        outcome TEXT NOT NULL DEFAULT '{}', updated_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq));
+    CREATE TABLE IF NOT EXISTS activation_locks (
+        activation TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL,
+        token TEXT NOT NULL, acquired_at TEXT NOT NULL, heartbeat_at REAL NOT NULL);
+    """,
 )
 
 

@@ -1,0 +1,314 @@
+"""One run of an activation: lock, (resume or) plan, guard, persist, apply, record.
+
+A run is a persisted state machine: ``planned -> (needs_approval) -> applying -> succeeded |
+failed``. The plan is persisted as the run's batches before anything is sent, so approving a
+run applies exactly the stored plan, and a run killed while ``applying`` is resumed by the
+next start instead of planned anew. Failures of SendGrid end the run as ``failed`` with the
+reason; the snapshot only ever holds what SendGrid confirmed, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from workbench.emails import NormalisedEmails, normalise_emails
+from workbench.errors import ConfigError, ConflictError, DestinationError, WorkbenchError
+from workbench.segments import members
+
+from . import sync_lock
+from .client import SendGridClient
+from .destination import DefaultSettings, Destination, client_for
+from .lists import list_deleted_error, resolve_list, stored_list_exists
+from .run_record import RunRecord, tally, write_skipped
+from .sync import SyncPlan, guard_problems, plan_sync
+from .sync_apply import Applier, plan_batches
+from .sync_state import Batch, load_batches, save_batches, unfinished_run
+
+if TYPE_CHECKING:
+    from workbench.activations import Activation
+    from workbench.workspace import Workspace
+
+AsOf = datetime | date | str | None
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How a run polls and waits; ``client`` holds SendGridClient options (e.g. backoff)."""
+
+    poll_s: float = 5.0
+    job_timeout_s: float = 900.0
+    heartbeat_s: float = 5.0
+    client: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """Everything one run of one activation needs."""
+
+    ws: Workspace
+    activation: Activation
+    destination: Destination
+    settings: DefaultSettings
+    client: SendGridClient
+    options: SyncOptions
+    calls_recorded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The activation's name."""
+        return self.activation.name
+
+    def reload(self) -> None:
+        """Read the activation again (after its list id changed)."""
+        from workbench.activations import get_activation
+
+        self.activation = get_activation(self.ws, self.name)
+
+
+def open_context(ws: Workspace, name: str, options: SyncOptions) -> Context:
+    """Load the activation, its destination and a client for it."""
+    from workbench.activations import get_activation, get_destination
+
+    activation = get_activation(ws, name)
+    destination = get_destination(ws, activation.destination)
+    client = client_for(destination, ws.settings, **options.client)
+    return Context(ws, activation, destination, activation.settings(destination), client, options)
+
+
+def list_name_of(ctx: Context) -> str:
+    """The list name: the template filled with the segment's and entity's names."""
+    doc = ctx.ws.store.get_segment(ctx.activation.segment)
+    return ctx.settings.list_name.format(segment=ctx.activation.segment, entity=doc.get("entity"))
+
+
+def desired_members(ctx: Context, as_of: AsOf) -> NormalisedEmails:
+    """The segment's members with their emails normalised (dropped rows keep their reason)."""
+    doc = ctx.ws.store.get_segment(ctx.activation.segment)
+    entity = ctx.ws.catalog().entity(str(doc.get("entity")))
+    email_column = ctx.settings.email_column or entity.spec.email_column
+    if not email_column:
+        raise ConfigError(
+            f"entity {entity.name!r} has no email column: set the activation's email column"
+        )
+    key = entity.spec.primary_key
+    frame = members(ctx.ws, doc, as_of, columns=[key, email_column])
+    return normalise_emails(frame, email_column, key)
+
+
+def make_plan(ctx: Context, as_of: AsOf, list_id: str | None) -> SyncPlan:
+    """Plan a run against the current snapshot, with the guards' verdict."""
+    plan = plan_sync(
+        activation=ctx.name,
+        list_name=list_name_of(ctx),
+        list_id=list_id,
+        mode=ctx.settings.mode,
+        normalised=desired_members(ctx, as_of),
+        snapshot=ctx.ws.store.read_snapshot(ctx.name),
+        client=ctx.client,
+        poll_s=ctx.options.poll_s,
+    )
+    guards = ctx.settings.guards
+    plan.guard_problems.extend(guard_problems(plan, guards.allow_empty, guards.max_remove_fraction))
+    return plan
+
+
+def preview(ws: Workspace, name: str, as_of: AsOf, options: SyncOptions) -> SyncPlan:
+    """The plan a run would apply now; changes nothing anywhere."""
+    ctx = open_context(ws, name, options)
+    list_id = ctx.activation.list_id
+    if list_id and not stored_list_exists(ctx.client, list_id):
+        raise list_deleted_error(list_name_of(ctx), list_id)
+    return make_plan(ctx, as_of, list_id)
+
+
+def plan_fields(plan: SyncPlan) -> dict[str, Any]:
+    """The run record's fields known once the run is planned."""
+    funnel = dict(plan.funnel)
+    return {
+        "segment_size": funnel["members"],
+        "valid_emails": funnel["valid emails"],
+        "unique_emails": funnel["unique after normalisation"],
+        "contacts_matched": funnel["SendGrid contacts"],
+        "funnel": plan.funnel,
+        "planned": plan.counts,
+        "skipped_by_reason": plan.skipped_by_reason(),
+        "lookup": plan.lookup,
+        "list_name": plan.list_name,
+        "mode": plan.mode,
+        "guard_problems": plan.guard_problems,
+    }
+
+
+def run(
+    ws: Workspace,
+    name: str,
+    approve: bool,
+    reconcile_first: bool,
+    as_of: AsOf,
+    recreate_list: bool,
+    options: SyncOptions,
+) -> RunRecord:
+    """Run an activation, or resume its unfinished run; see the module docstring."""
+    ctx = open_context(ws, name, options)
+    with sync_lock.locked(ws.store, name, options.heartbeat_s):
+        unfinished = unfinished_run(ws.store, name)
+        if unfinished is not None:
+            return apply_run(ctx, int(unfinished["id"]))
+        supersede_waiting_runs(ctx)
+        run_id = ws.store.create_run(name, {"status": "planned", "segment": ctx.activation.segment})
+        started = time.monotonic()
+        try:
+            plan = plan_run(ctx, run_id, as_of, reconcile_first, recreate_list)
+        except WorkbenchError as exc:
+            return fail(ctx, run_id, exc, started)
+        if plan.guard_problems and not approve:
+            message = "waiting for approval: " + "; ".join(plan.guard_problems)
+            ws.store.update_run(run_id, status="needs_approval", message=message)
+            return record(ctx, run_id, started)
+        return apply_run(ctx, run_id, started)
+
+
+def plan_run(
+    ctx: Context, run_id: int, as_of: AsOf, reconcile_first: bool, recreate_list: bool
+) -> SyncPlan:
+    """Check the list, plan, and persist the plan as the run's batches and skipped rows."""
+    list_id = checked_list_id(ctx, recreate_list)
+    if reconcile_first and list_id:
+        from .reconcile import correct_snapshot
+
+        drift = correct_snapshot(ctx, list_id, desired_members(ctx, as_of))
+        ctx.ws.store.update_run(run_id, drift=drift)
+    plan = make_plan(ctx, as_of, list_id)
+    write_skipped(ctx.ws.settings.home, run_id, plan.skipped)
+    save_batches(
+        ctx.ws.store,
+        plan_batches(
+            run_id,
+            plan.to_add,
+            plan.to_remove,
+            max_contacts=ctx.client.upsert_max_contacts,
+            max_bytes=ctx.client.upsert_max_bytes,
+        ),
+    )
+    ctx.ws.store.update_run(run_id, **plan_fields(plan))
+    return plan
+
+
+def checked_list_id(ctx: Context, recreate_list: bool) -> str | None:
+    """The stored list id if the list still exists; a deleted list fails or is forgotten."""
+    list_id = ctx.activation.list_id
+    if not list_id or stored_list_exists(ctx.client, list_id):
+        return list_id
+    if not recreate_list:
+        raise list_deleted_error(list_name_of(ctx), list_id)
+    snapshot = ctx.ws.store.read_snapshot(ctx.name)
+    ctx.ws.store.confirm_removed(ctx.name, snapshot.get_column("email").to_list())
+    config = {**ctx.activation.to_dict(), "list_id": None, "created_by_us": False}
+    ctx.ws.store.save_activation(ctx.name, config)
+    ctx.reload()
+    return None
+
+
+def supersede_waiting_runs(ctx: Context) -> None:
+    """Older plans waiting for approval are replaced by the new run (they can no longer apply)."""
+    for old in ctx.ws.store.list_runs(ctx.name, limit=50):
+        if old["status"] == "needs_approval":
+            ctx.ws.store.update_run(
+                int(old["id"]), status="superseded", message="a newer run replaced this plan"
+            )
+
+
+def approve_run(ws: Workspace, run_id: int, options: SyncOptions) -> RunRecord:
+    """Apply the stored plan of a run that waits for approval."""
+    name = str(ws.store.get_run(run_id)["activation"])
+    ctx = open_context(ws, name, options)
+    with sync_lock.locked(ws.store, name, options.heartbeat_s):
+        status = ws.store.get_run(run_id)["status"]
+        if status != "needs_approval":
+            raise ConflictError(
+                f"run {run_id} is {status}: only a run waiting for approval can be approved"
+            )
+        ws.store.update_run(run_id, approved=True)
+        return apply_run(ctx, run_id)
+
+
+def apply_run(ctx: Context, run_id: int, started: float | None = None) -> RunRecord:
+    """Resolve the list, send (or resume) the run's batches, follow them and record the end."""
+    started = time.monotonic() if started is None else started
+    store = ctx.ws.store
+    try:
+        list_id = store.get_run(run_id).get("list_id") or resolve_list(ctx, list_name_of(ctx))
+        store.update_run(run_id, status="applying", list_id=list_id)
+        if not stored_list_exists(ctx.client, list_id):
+            raise list_deleted_error(list_name_of(ctx), list_id)
+        batches = load_batches(store, run_id)
+        applier = Applier(
+            store,
+            ctx.client,
+            ctx.name,
+            list_id,
+            poll_s=ctx.options.poll_s,
+            timeout_s=ctx.options.job_timeout_s,
+            on_list_gone=lambda: list_deleted_error(list_name_of(ctx), list_id),
+        )
+        outcome = applier.apply(batches)
+    except WorkbenchError as exc:
+        return fail(ctx, run_id, exc, started)
+    status, message = end_state(outcome.failures, outcome.unfinished)
+    alarms = [*store.get_run(run_id).get("alarms", []), *outcome.alarms]
+    store.update_run(run_id, status=status, message=message, alarms=alarms)
+    return record(ctx, run_id, started, batches)
+
+
+def end_state(failures: list[str], unfinished: int) -> tuple[str, str]:
+    """The final status and message of an applied run."""
+    if failures:
+        return "failed", "SendGrid did not finish: " + "; ".join(failures[:5])
+    if unfinished:
+        return "applying", (
+            f"{unfinished} batch(es) still wait for SendGrid's jobs: run again to resume"
+        )
+    return "succeeded", ""
+
+
+def fail(ctx: Context, run_id: int, exc: WorkbenchError, started: float) -> RunRecord:
+    """End a run as failed with the error's message (the snapshot is untouched)."""
+    message = str(exc)
+    if isinstance(exc, DestinationError) and exc.status:
+        message = f"{message} (HTTP {exc.status})"
+    ctx.ws.store.update_run(run_id, status="failed", message=message)
+    return record(ctx, run_id, started)
+
+
+def record(
+    ctx: Context, run_id: int, started: float, batches: list[Batch] | None = None
+) -> RunRecord:
+    """Store the run's counts, jobs, API calls and duration; its record."""
+    store = ctx.ws.store
+    run = store.get_run(run_id)
+    batches = load_batches(store, run_id) if batches is None else batches
+    calls = dict(run.get("api_calls_by_endpoint") or {})
+    now_calls = ctx.client.calls
+    for endpoint, count in now_calls.items():
+        calls[endpoint] = calls.get(endpoint, 0) + count - ctx.calls_recorded.get(endpoint, 0)
+    ctx.calls_recorded = now_calls  # counted once even if this context records again
+    fields: dict[str, Any] = {
+        **tally(batches),
+        "jobs": [
+            {
+                "seq": b.seq,
+                "kind": b.kind,
+                "status": b.status,
+                "job_ids": b.job_ids,
+                "outcome": b.outcome.get("jobs", []),
+            }
+            for b in batches
+        ],
+        "api_calls": sum(calls.values()),
+        "api_calls_by_endpoint": calls,
+        "duration_s": round(float(run.get("duration_s") or 0) + time.monotonic() - started, 3),
+    }
+    return RunRecord.from_run(store.update_run(run_id, **fields))

@@ -1,0 +1,128 @@
+"""The persisted state machine of a sync's batches: a row per batch, written before and after
+every request, so a run killed at any moment resumes instead of repeating or losing work.
+
+A batch moves ``pending -> sending -> sent(job ids) -> confirmed | failed``. ``sending`` means
+the request may or may not have reached SendGrid: upserts and removals are idempotent, so a
+resumed run simply sends it again. The member snapshot changes only in the same transaction
+that marks a batch ``confirmed`` (SendGrid finished the job), never earlier.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from workbench.store import Store, utc_now
+
+BatchKind = Literal["add", "remove"]
+PENDING, SENDING, SENT, CONFIRMED, FAILED = "pending", "sending", "sent", "confirmed", "failed"
+UNFINISHED = (PENDING, SENDING, SENT)
+
+# Tables: ``run_batches`` and ``activation_locks`` (migration 2 in workbench/store_schema.py).
+
+
+@dataclass
+class Batch:
+    """One request's worth of a run: which emails/contact ids, its status and its jobs."""
+
+    run_id: int
+    seq: int
+    kind: BatchKind
+    emails: list[str]
+    contact_ids: list[str]
+    entries: list[dict[str, str]] = field(default_factory=list)  # upsert entries (adds only)
+    status: str = PENDING
+    job_ids: list[str] = field(default_factory=list)
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> str:
+        """The batch's rows as stored JSON."""
+        rows = {"emails": self.emails, "contact_ids": self.contact_ids, "entries": self.entries}
+        return json.dumps(rows)
+
+
+def save_batches(store: Store, batches: list[Batch]) -> None:
+    """Record the planned batches (status pending) in one transaction."""
+    now = utc_now()
+    with store.transaction() as con:
+        con.executemany(
+            "INSERT INTO run_batches (run_id, seq, kind, status, payload, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(b.run_id, b.seq, b.kind, b.status, b.payload(), now) for b in batches],
+        )
+
+
+def load_batches(store: Store, run_id: int) -> list[Batch]:
+    """Every batch of a run, in order."""
+    with store.transaction() as con:
+        rows = con.execute(
+            "SELECT * FROM run_batches WHERE run_id = ? ORDER BY seq", (run_id,)
+        ).fetchall()
+    return [_batch_of(row) for row in rows]
+
+
+def _batch_of(row: Any) -> Batch:
+    payload = json.loads(row["payload"])
+    return Batch(
+        run_id=row["run_id"],
+        seq=row["seq"],
+        kind=row["kind"],
+        emails=payload["emails"],
+        contact_ids=payload["contact_ids"],
+        entries=payload.get("entries") or [],
+        status=row["status"],
+        job_ids=json.loads(row["job_ids"]),
+        outcome=json.loads(row["outcome"]),
+    )
+
+
+def set_status(store: Store, batch: Batch, status: str, **outcome: Any) -> None:
+    """Move a batch to ``status`` (recording its job ids and any outcome fields)."""
+    batch.status = status
+    batch.outcome.update(outcome)
+    with store.transaction() as con:
+        _write_status(con, batch)
+
+
+def _write_status(con: Any, batch: Batch) -> None:
+    con.execute(
+        "UPDATE run_batches SET status = ?, job_ids = ?, outcome = ?, updated_at = ? "
+        "WHERE run_id = ? AND seq = ?",
+        (
+            batch.status,
+            json.dumps(batch.job_ids),
+            json.dumps(batch.outcome),
+            utc_now(),
+            batch.run_id,
+            batch.seq,
+        ),
+    )
+
+
+def confirm_batch(store: Store, activation: str, batch: Batch, gone_ids: set[str]) -> None:
+    """Mark a batch confirmed and record its members in the snapshot, atomically.
+
+    An add records every (email, contact id); a removal forgets every email (contacts in
+    ``gone_ids`` no longer exist in SendGrid, so they are off the list too).
+    """
+    batch.status = CONFIRMED
+    if gone_ids:
+        batch.outcome["gone_contact_ids"] = sorted(gone_ids)
+    with store.transaction() as con:
+        if batch.kind == "add":
+            rows: list[tuple[str, str | None]] = list(
+                zip(batch.emails, batch.contact_ids, strict=True)
+            )
+            store.confirm_added(activation, rows, batch.run_id)
+        else:
+            store.confirm_removed(activation, batch.emails)
+        _write_status(con, batch)
+
+
+def unfinished_run(store: Store, activation: str) -> dict[str, Any] | None:
+    """The activation's run left in ``applying`` (by a crash or a timeout), if any."""
+    for run in store.list_runs(activation, limit=20):
+        if run["status"] == "applying":
+            return run
+    return None
