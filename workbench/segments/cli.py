@@ -60,7 +60,7 @@ def _validate(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def _describe(args: argparse.Namespace, ws: Workspace) -> int:
-    print(describe_segment(load(ws, args.segment), ws.catalog()))
+    print(describe_segment(checked(ws, args.segment), ws.catalog()))
     return 0
 
 
