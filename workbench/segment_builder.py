@@ -18,10 +18,13 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from workbench.catalog import ColumnKind
+from workbench.catalog import ColumnKind, EntitySpec
 from workbench.errors import Problem, SegmentInvalid, WorkbenchError
+from workbench.segments.engine import store_lookup
 from workbench.segments.model import FORMAT_VERSION, load_text, top_level_problems
+from workbench.segments.validate import validate_segment
 from workbench.segments.values import ValueShape
+from workbench.workspace import Workspace
 
 Path = tuple[int, ...]
 GROUP_KINDS = ("and", "or")
@@ -177,6 +180,12 @@ def flatten(doc: Mapping[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
 def format_path(path: Path) -> str:
     """A path as people count: ``()`` -> ``top level``, ``(2, 0)`` -> ``#3.1``."""
     return "#" + ".".join(str(i + 1) for i in path) if path else "top level"
+
+
+def group_label(doc: Mapping[str, Any], path: Path) -> str:
+    """A group as a menu shows it: ``top level (all of)``, ``#2 (any of)``."""
+    kind = group_kind(node_at(doc, path))
+    return f"{format_path(path)} ({'all of' if kind == 'and' else 'any of'})"
 
 
 def document_path(doc: Mapping[str, Any], path: Path) -> str:
@@ -344,3 +353,28 @@ def load_document(text: str) -> dict[str, Any]:
     if problems:
         raise SegmentInvalid(problems)
     return editable(doc)
+
+
+def live_problems(ws: Workspace, doc: Mapping[str, Any]) -> list[Problem]:
+    """Every problem of the document against the catalog and the saved segments."""
+    return validate_segment(doc, ws.catalog(), store_lookup(ws))
+
+
+def free_name(wanted: str, taken: Sequence[str]) -> str:
+    """``wanted``, or ``wanted 2``, ``wanted 3``... whichever is not taken yet."""
+    name, n = wanted, 1
+    while name in taken:
+        n += 1
+        name = f"{wanted} {n}"
+    return name
+
+
+def entity_spec(
+    fields: Mapping[str, str], related_to: str = "", foreign_key: str = ""
+) -> EntitySpec:
+    """An entity spec from the registration form (blank fields left out); CatalogError if the
+    name, source or primary key is missing."""
+    data: dict[str, Any] = {k: v.strip() for k, v in fields.items() if v and v.strip()}
+    if related_to:
+        data["relation"] = {"to": related_to, "foreign_key": foreign_key.strip()}
+    return EntitySpec.from_dict(data)

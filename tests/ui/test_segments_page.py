@@ -1,0 +1,124 @@
+"""The Segments page: building through widgets, the live count, saving, problems, deleting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.ui.conftest import texts
+from workbench.config import Settings
+from workbench.segments import count
+from workbench.store import Store
+from workbench.workspace import Workspace
+
+PAGE = "pages/1_Segments.py"
+
+
+@pytest.fixture
+def page(app: AppTest) -> AppTest:
+    """The Segments page, run once with a new (empty) segment."""
+    app.run()
+    app.switch_page(PAGE)
+    return app.run()
+
+
+def add_column_condition(at: AppTest, column: str, op: str) -> None:
+    """Choose the column and operator of the "add a condition" form (value left to the caller)."""
+    at.selectbox(key="add_column").set_value(column).run()
+    at.selectbox(key="add_op").set_value(op).run()
+
+
+def members_shown(at: AppTest) -> int:
+    """The live count the page shows."""
+    [metric] = [m for m in at.metric if m.label == "Members"]
+    return int(str(metric.value).replace(",", ""))
+
+
+def test_two_conditions_built_with_widgets_count_like_the_engine_and_save(
+    page: AppTest, app_env: Settings
+) -> None:
+    at = page
+    everyone = members_shown(at)
+    add_column_condition(at, "country", "in")
+    values = at.multiselect(key="add_value_country_multiselect")
+    chosen = list(values.options[:2])
+    values.set_value(chosen).run()
+    at.button(key="add_condition").click().run()
+    add_column_condition(at, "lifetime_value", "gte")
+    at.number_input(key="add_value_lifetime_value_number").set_value(100).run()
+    at.button(key="add_condition").click().run()
+    assert not at.exception, at.exception
+    expected = {
+        "and": [
+            {"column": "country", "op": "in", "value": chosen},
+            {"column": "lifetime_value", "op": "gte", "value": 100},
+        ]
+    }
+    with Workspace(app_env) as ws:
+        engine = count(ws, {"name": "check", "entity": "customers", "filter": expected})
+    assert 0 < members_shown(at) == engine < everyone
+    at.text_input(key="seg_name").input("Big spenders").run()
+    at.button(key="seg_save").click().run()
+    assert not at.exception
+    assert "Saved segment 'Big spenders'" in texts(at)
+    assert Store(app_env.state_db_path).get_segment("Big spenders")["filter"] == expected
+    assert at.selectbox(key="seg_choice").value == "Big spenders"
+
+
+def test_in_without_values_shows_the_problem_and_is_not_saved(
+    page: AppTest, app_env: Settings
+) -> None:
+    at = page
+    add_column_condition(at, "plan", "in")
+    at.button(key="add_condition").click().run()
+    assert not at.exception
+    assert any("filter.and[0].value: expected a non-empty list" in e.value for e in at.error)
+    assert not [m for m in at.metric if m.label == "Members"]
+    at.button(key="seg_save").click().run()
+    assert "give the segment a name" in texts(at)
+    at.text_input(key="seg_name").input("Plans").run()
+    at.button(key="seg_save").click().run()
+    assert not at.exception
+    assert "the segment has 1 problem(s)" in texts(at)
+    assert Store(app_env.state_db_path).list_segments() == []
+
+
+def test_a_bad_pasted_document_lists_its_problems(page: AppTest) -> None:
+    at = page
+    bad = {"name": "", "entity": "customers", "colour": "red"}
+    at.text_area(key="paste_text").input(json.dumps(bad)).run()
+    at.button(key="load_pasted").click().run()
+    assert not at.exception
+    shown = texts(at)
+    assert "colour: unknown key" in shown and "name: required" in shown
+
+
+def test_a_pasted_yaml_document_opens_with_its_problems_inline(page: AppTest) -> None:
+    at = page
+    doc = "name: SE\nentity: customers\nfilter:\n  column: country\n  op: eq\n  value: 5\n"
+    at.text_area(key="paste_text").input(doc).run()
+    at.button(key="load_pasted").click().run()
+    assert not at.exception
+    assert at.text_input(key="seg_name").value == "SE"
+    assert any("expected text" in e.value for e in at.error)
+
+
+def test_deleting_a_used_segment_asks_first(page: AppTest, app_env: Settings) -> None:
+    store = Store(app_env.state_db_path)
+    sweden = {"column": "country", "op": "eq", "value": "SE"}
+    pro = {"column": "plan", "op": "eq", "value": "pro"}
+    store.save_segment({"name": "Sweden", "entity": "customers", "filter": sweden})
+    uses_it = {"and": [{"in_segment": "Sweden"}, pro]}
+    store.save_segment({"name": "Sweden pro", "entity": "customers", "filter": uses_it})
+    at = page.run()
+    at.selectbox(key="seg_choice").set_value("Sweden").run()
+    at.button(key="seg_delete").click().run()
+    assert not at.exception
+    assert "Sweden pro" in at.warning[0].value
+    assert [s.name for s in store.list_segments()] == ["Sweden", "Sweden pro"]
+    at.button(key="seg_delete_force").click().run()
+    assert not at.exception
+    assert [s.name for s in store.list_segments()] == ["Sweden pro"]
+    assert at.selectbox(key="seg_choice").value == "➕ New segment"
