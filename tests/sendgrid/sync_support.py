@@ -1,0 +1,147 @@
+"""Support for the sync tests: a small "people" entity (CSV, fixed seed) with messy emails, a
+sandbox seeded with about 60% of them as contacts, a destination and an activation.
+
+Everything goes over real HTTP to the sandbox and into a real SQLite state store; the expected
+list is computed here independently of the planner (plain Python over the generated rows).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from workbench import activations
+from workbench.catalog import EntitySpec
+from workbench.destinations.sendgrid.run_record import RunRecord
+from workbench.destinations.sendgrid.sandbox import SandboxServer
+from workbench.destinations.sendgrid.sync_run import SyncOptions
+from workbench.emails import is_valid_email, normalise_email
+from workbench.workspace import Workspace
+
+PEOPLE = 240
+SEED = 11
+SEGMENT = "people-seg"
+FAST = SyncOptions(poll_s=0.02, heartbeat_s=0.5, client={"backoff": 0.01, "backoff_cap": 0.05})
+WRITES = ("PUT /v3/marketing/contacts", "DELETE /v3/marketing/lists/{id}/contacts")
+
+
+def people_rows(n: int = PEOPLE, seed: int = SEED) -> list[tuple[int, str | None]]:
+    """``(id, raw email)``: clean addresses plus case/space mess, nulls, junk and duplicates."""
+    rng = random.Random(seed)
+    rows: list[tuple[int, str | None]] = []
+    for pid in range(1, n + 1):
+        email: str | None = f"person{pid}@example.com"
+        roll = rng.random()
+        if roll < 0.08:
+            email = f"  Person{pid}@Example.COM "
+        elif roll < 0.11:
+            email = None
+        elif roll < 0.13:
+            email = f"person{pid} at example"
+        elif roll < 0.16 and pid > 10:
+            email = f"PERSON{pid - 7}@example.com"  # a duplicate of an earlier person
+        rows.append((pid, email))
+    return rows
+
+
+def expected_emails(rows: list[tuple[int, str | None]], ids: set[int]) -> set[str]:
+    """The normalised valid emails of the people ``ids``."""
+    emails = (normalise_email(e) for pid, e in rows if pid in ids and e is not None)
+    return {e for e in emails if e is not None and is_valid_email(e)}
+
+
+@dataclass
+class World:
+    """A workspace with the people entity, a sandbox with contacts, an activation."""
+
+    ws: Workspace
+    sandbox: SandboxServer
+    rows: list[tuple[int, str | None]]
+    contacts: set[str]
+    key: str
+    name: str = SEGMENT
+
+    def set_segment(self, ids: set[int]) -> None:
+        """Save a new version of the segment: exactly the people ``ids``."""
+        doc = {"column": "id", "op": "in", "value": sorted(ids)} if ids else None
+        flt = doc or {"column": "id", "op": "lt", "value": 0}
+        self.ws.store.save_segment({"name": SEGMENT, "entity": "people", "filter": flt})
+
+    def run(self, **kwargs: Any) -> RunRecord:
+        """Run the activation with fast polling."""
+        return activations.run(self.ws, self.name, options=FAST, **kwargs)
+
+    def list_id(self) -> str:
+        """The activation's list id."""
+        list_id = activations.get_activation(self.ws, self.name).list_id
+        assert list_id
+        return list_id
+
+    def on_list(self) -> set[str]:
+        """Who is really on the list (the sandbox's truth)."""
+        return self.sandbox.admin.list_members(self.list_id())
+
+    def snapshot(self) -> set[str]:
+        """The emails the snapshot holds."""
+        return set(self.ws.store.read_snapshot(self.name)["email"].to_list())
+
+    def expected(self, ids: set[int]) -> set[str]:
+        """Who a clean run puts on the list for segment ``ids``: contacts among their emails."""
+        return expected_emails(self.rows, ids) & self.contacts
+
+    def contact_count(self) -> int:
+        """How many contacts the account holds (a sync must never change it)."""
+        return len(self.sandbox.admin.contacts())
+
+    def writes(self) -> list[dict[str, Any]]:
+        """The write requests the sandbox received."""
+        return [r for r in self.sandbox.admin.request_log() if r["endpoint"] in WRITES]
+
+
+def write_people(path: Path, rows: list[tuple[int, str | None]]) -> Path:
+    """The people as a CSV file with columns ``id, email``."""
+    pl.DataFrame(rows, schema={"id": pl.Int64, "email": pl.String}, orient="row").write_csv(path)
+    return path
+
+
+def make_world(
+    workspace: Workspace,
+    sandbox: SandboxServer,
+    key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    **overrides: Any,
+) -> World:
+    """Build the world: people entity, contacts for ~60% of the valid emails, activation."""
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .streamlit/secrets.toml from the checkout
+    rows = people_rows()
+    source = write_people(tmp_path / "people.csv", rows)
+    workspace.store.save_entity(EntitySpec("people", str(source), "id", email_column="email"))
+    workspace.reload_catalog()
+    valid = sorted(expected_emails(rows, {pid for pid, _ in rows}))
+    contacts = set(random.Random(SEED).sample(valid, int(len(valid) * 0.6)))
+    sandbox.admin.add_contacts([{"email": e} for e in sorted(contacts)])
+    world = World(workspace, sandbox, rows, contacts, key)
+    world.set_segment({pid for pid, _ in rows if pid <= 150})
+    activations.create_destination(workspace, "sg", host=sandbox.url, api_key=key)
+    activations.activate(workspace, SEGMENT, **overrides)
+    return world
+
+
+@pytest.fixture
+def world(
+    workspace: Workspace,
+    sandbox: SandboxServer,
+    sg_key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[World]:
+    """A managed activation of people 1..150 over a freshly seeded sandbox."""
+    yield make_world(workspace, sandbox, sg_key, tmp_path, monkeypatch)

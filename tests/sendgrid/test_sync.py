@@ -1,0 +1,145 @@
+# ruff: noqa: F811  (the `world` fixture is imported from sync_support)
+"""The list sync end to end over real HTTP: first, incremental and no-op runs, contacts that
+appear later, messy emails, addresses SendGrid refuses, the export path, the run log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from tests.sendgrid.sync_support import FAST, World, world  # noqa: F401
+from workbench import activations
+from workbench.destinations.sendgrid.sync import REASON_NOT_CONTACT, REASON_REFUSED
+
+FIRST = set(range(1, 151))
+
+
+def test_preview_changes_nothing_and_shows_the_funnel(world: World) -> None:
+    plan = activations.preview(world.ws, world.name, options=FAST)
+    steps = dict(plan.funnel)
+    assert steps["members"] == 150
+    assert steps["will be on the list"] == len(world.expected(FIRST)) == plan.to_add.height
+    assert set(plan.to_add["email"].to_list()) == world.expected(FIRST)
+    assert plan.to_remove.is_empty()
+    assert world.writes() == [] and world.sandbox.admin.find_list(world.name) is None
+    assert "will be on the list" in plan.describe()
+
+
+def test_first_run_adds_exactly_the_existing_contacts(world: World) -> None:
+    before = world.contact_count()
+    record = world.run()
+    assert record.status == "succeeded", record.message
+    assert world.on_list() == world.expected(FIRST) == world.snapshot()
+    assert record.fields["added"] == len(world.expected(FIRST))
+    assert record.fields["segment_size"] == 150
+    not_contacts = expected_not_contacts(world, FIRST)
+    assert record.fields["skipped_by_reason"][REASON_NOT_CONTACT] == len(not_contacts)
+    assert world.contact_count() == before  # no contact created
+    assert all(j["created"] == 0 for b in record.fields["jobs"] for j in b["outcome"])
+    assert record.fields["api_calls"] > 0 and record.alarms == []
+    created = activations.get_activation(world.ws, world.name)
+    assert created.list_id and created.created_by_us
+
+
+def expected_not_contacts(world: World, ids: set[int]) -> set[str]:
+    """Valid unique emails of ``ids`` that are no SendGrid contact."""
+    from tests.sendgrid.sync_support import expected_emails
+
+    return expected_emails(world.rows, ids) - world.contacts
+
+
+def test_second_run_without_changes_sends_nothing(world: World) -> None:
+    world.run()
+    world.sandbox.admin.clear_request_log()
+    record = world.run()
+    assert record.status == "succeeded"
+    assert record.fields["added"] == record.fields["removed"] == 0
+    assert world.writes() == []
+    assert world.on_list() == world.expected(FIRST)
+
+
+def test_incremental_run_adds_joiners_and_removes_leavers(world: World) -> None:
+    world.run()
+    later = set(range(121, 181))
+    world.set_segment(later)
+    record = world.run(approve=True)  # removes far more than 20%
+    assert record.status == "succeeded", record.message
+    assert world.on_list() == world.expected(later) == world.snapshot()
+    leavers = world.expected(FIRST) - world.expected(later)
+    assert record.fields["removed"] == len(leavers)
+    assert record.fields["added"] == len(world.expected(later) - world.expected(FIRST))
+    assert len(world.sandbox.admin.contacts()) == len(world.contacts)  # removal keeps contacts
+
+
+def test_contacts_that_appear_later_are_added_by_the_next_run(world: World) -> None:
+    world.run()
+    newcomers = sorted(expected_not_contacts(world, FIRST))[:5]
+    world.sandbox.admin.add_contacts([{"email": e} for e in newcomers])
+    world.contacts |= set(newcomers)
+    record = world.run()
+    assert record.fields["added"] == 5
+    assert world.on_list() == world.expected(FIRST)
+
+
+def test_messy_emails_are_normalised_and_dropped_rows_keep_their_reason(world: World) -> None:
+    record = world.run()
+    on_list = world.on_list()
+    assert all(e == e.strip().lower() for e in on_list)
+    log = activations.run_log(world.ws, record.id)
+    reasons = dict(log.filter(pl.col("action") == "skip").group_by("reason").len().rows())
+    raw = [e for pid, e in world.rows if pid in FIRST]
+    assert reasons.get("null", 0) == sum(e is None for e in raw)
+    assert reasons.get("invalid", 0) == sum(e is not None and " at " in e for e in raw)
+    assert reasons.get("duplicate", 0) >= 1
+    mixed = [e for e in raw if e and e != e.strip().lower() and "@" in e and " at " not in e]
+    assert any(e.strip().lower() in on_list for e in mixed)  # mixed case matched its contact
+
+
+def test_an_address_sendgrid_refuses_is_skipped_and_the_batch_goes_through(
+    world: World, tmp_path: Path
+) -> None:
+    long_local = "a" * 64
+    refused = f"{long_local}@{'b' * 30}.example.com"  # valid for us, over the search's 100 chars
+    world.rows.append((999, refused))
+    from tests.sendgrid.sync_support import write_people
+
+    write_people(tmp_path / "people.csv", world.rows)
+    world.set_segment({*FIRST, 999})
+    record = world.run()
+    assert record.status == "succeeded"
+    assert record.fields["skipped_by_reason"][REASON_REFUSED] == 1
+    assert world.on_list() == world.expected(FIRST)
+
+
+def test_a_large_first_lookup_uses_one_export_instead_of_many_searches(
+    world: World, tmp_path: Path
+) -> None:
+    from tests.sendgrid.sync_support import write_people
+
+    world.rows += [(pid, f"late{pid}@example.org") for pid in range(1000, 1600)]
+    write_people(tmp_path / "people.csv", world.rows)
+    everyone = {pid for pid, _ in world.rows}
+    world.set_segment(everyone)
+    plan = activations.preview(world.ws, world.name, options=FAST)
+    assert plan.lookup == "export"
+    world.sandbox.admin.clear_request_log()
+    record = world.run()
+    searches = record.fields["api_calls_by_endpoint"].get(
+        "POST /v3/marketing/contacts/search/emails", 0
+    )
+    assert searches == 0
+    assert world.on_list() == world.expected(everyone)
+
+
+def test_run_log_is_downloadable_as_csv_and_parquet(world: World, tmp_path: Path) -> None:
+    record = world.run()
+    log = activations.run_log(world.ws, record.id)
+    assert set(log.columns) == {"email", "action", "outcome", "reason"}
+    added = set(log.filter(pl.col("action") == "add")["email"].to_list())
+    assert added == world.expected(FIRST)
+    csv = activations.export_run_log(world.ws, record.id, tmp_path / "log.csv")
+    parquet = activations.export_run_log(world.ws, record.id, tmp_path / "log.parquet")
+    assert pl.read_csv(csv).height == log.height == pl.read_parquet(parquet).height
+    listed = activations.list_runs(world.ws, world.name)
+    assert [r.id for r in listed] == [record.id]
