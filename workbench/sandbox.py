@@ -21,6 +21,7 @@ from workbench.errors import ConfigError
 
 KEY_ENV = "WORKBENCH_SANDBOX_API_KEY"
 DEFAULT_STATE = Path(".workbench") / "sendgrid-sandbox.sqlite"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,6 +88,12 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         print(f"SendGrid sandbox listening on {server.url} (state: {args.state})", flush=True)
+        if args.host not in LOOPBACK:
+            print(
+                "warning: the /_sandbox/ admin surface has no key; keep it off shared networks",
+                file=sys.stderr,
+                flush=True,
+            )
         while not stop.wait(0.5):
             pass
     print("SendGrid sandbox stopped", flush=True)

@@ -3,7 +3,7 @@
 A job is stored ``pending`` with a due time (now + ``job_delay_s``). ``pump(conn, now, lag)``,
 run at the start of every request, finishes the due jobs in order: it applies them to the
 ``truth`` layer and records each row it changed as a change that becomes visible ``lag``
-seconds later; then it copies the due changes to the ``visible`` layer.
+seconds after it was written; then it copies the due changes to the ``visible`` layer.
 A job marked to fail (fault knobs) ends ``failed`` and writes nothing. Big jobs advance in
 chunks of ``CHUNK`` items per transaction (a job stays ``pending`` until its last chunk), so no
 request waits long for the database; the server's worker thread keeps pumping in between.
@@ -120,7 +120,7 @@ def _advance(
     counts["errored_count"] = len(errors)
     conn.executemany(
         "INSERT INTO changes(visible_at, kind, payload) VALUES (?, ?, ?)",
-        [(job["due_at"] + lag_s, kind, json.dumps(change)) for kind, change in changes],
+        [(now + lag_s, kind, json.dumps(change)) for kind, change in changes],
     )
     done = start + len(chunk) >= len(items)
     status = ("errored" if errors else "completed") if done else "pending"

@@ -161,30 +161,35 @@ def contact_from_row(row: sqlite3.Row) -> dict[str, Any]:
     return contact
 
 
+CONTACT_INSERT = (
+    "INSERT OR REPLACE INTO contacts(layer, id, email, phone_number_id, external_id, "
+    "anonymous_id, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+FIXED_COLUMNS = frozenset({"id", "email", "created_at", "updated_at", *IDENTIFIERS})
+
+
+def _contact_values(layer: str, c: dict[str, Any]) -> tuple:
+    data = json.dumps({k: v for k, v in c.items() if k not in FIXED_COLUMNS})
+    ids = (c.get(name) for name in IDENTIFIERS)
+    return (layer, c["id"], c.get("email"), *ids, data, c["created_at"], c["updated_at"])
+
+
 def write_contact(conn: sqlite3.Connection, layer: str, contact: dict[str, Any]) -> None:
     """Insert or replace one contact in ``layer`` (the dict shape of ``contact_from_row``)."""
-    write_contacts(conn, layer, [contact])
+    conn.execute(CONTACT_INSERT, _contact_values(layer, contact))
+    conn.execute(
+        "DELETE FROM alternate_emails WHERE layer = ? AND contact_id = ?", (layer, contact["id"])
+    )
+    for email in contact.get("alternate_emails") or []:
+        conn.execute(
+            "INSERT OR IGNORE INTO alternate_emails(layer, email, contact_id) VALUES (?, ?, ?)",
+            (layer, email.lower(), contact["id"]),
+        )
 
 
 def write_contacts(conn: sqlite3.Connection, layer: str, contacts: list[dict[str, Any]]) -> None:
-    """Insert or replace contacts in ``layer``, with their alternate-email index entries."""
-    fixed = {"id", "email", "created_at", "updated_at", *IDENTIFIERS}
-    conn.executemany(
-        "INSERT OR REPLACE INTO contacts(layer, id, email, phone_number_id, external_id, "
-        "anonymous_id, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                layer,
-                c["id"],
-                c.get("email"),
-                *(c.get(name) for name in IDENTIFIERS),
-                json.dumps({k: v for k, v in c.items() if k not in fixed}),
-                c["created_at"],
-                c["updated_at"],
-            )
-            for c in contacts
-        ],
-    )
+    """Insert or replace many contacts in ``layer``, with their alternate-email index entries."""
+    conn.executemany(CONTACT_INSERT, [_contact_values(layer, c) for c in contacts])
     _index_alternates(conn, layer, {c["id"]: c.get("alternate_emails") or [] for c in contacts})
 
 
