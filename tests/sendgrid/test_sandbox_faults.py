@@ -98,6 +98,23 @@ def test_a_held_request_times_the_client_out(sandbox: SandboxServer, sg_key: str
     assert impatient.client.scopes.get().status_code == 200
 
 
+@pytest.mark.parametrize("applies", [True, False])
+def test_a_timed_out_write_lands_or_not_as_configured(
+    sandbox: SandboxServer, sg_key: str, applies: bool
+) -> None:
+    lid = sandbox.admin.create_list("seg")
+    sandbox.admin.set_faults(timeout_next_requests=1, timeout_hold_s=0.4, timeout_applies=applies)
+    impatient = sendgrid.SendGridAPIClient(sg_key, host=sandbox.url)
+    impatient.client.timeout = 0.1
+    body = {"list_ids": [lid], "contacts": [{"email": "a@example.com"}]}
+    with pytest.raises(TimeoutError):
+        impatient.client.marketing.contacts.put(request_body=body)
+    time.sleep(0.5)
+    expected = {"a@example.com"} if applies else set()
+    assert sandbox.admin.list_members(lid) == expected
+    assert sandbox.admin.request_log()[-1]["status"] == (202 if applies else 504)
+
+
 def test_the_request_log_shows_each_call_without_the_key(
     sandbox: SandboxServer, sendgrid_client, sg_key: str
 ) -> None:

@@ -36,7 +36,9 @@ class Knobs:
     """Behaviour that may change while the sandbox runs; every field has a harmless default.
 
     Randomised faults draw from one generator seeded with ``seed``, so a sequence of requests
-    meets the same faults on every run.
+    meets the same faults on every run. A held request (``timeout_*``) waits ``timeout_hold_s``
+    (set it above the client's timeout), then is served anyway when ``timeout_applies`` (the
+    client never learns that its write landed) or answered 504 without any effect otherwise.
     """
 
     latency_s: float = 0.0
@@ -46,6 +48,7 @@ class Knobs:
     timeout_rate: float = 0.0
     timeout_next_requests: int = 0
     timeout_hold_s: float = 2.0
+    timeout_applies: bool = True
     job_delay_s: float = 0.0
     job_error_rate: float = 0.0
     fail_next_jobs: int = 0

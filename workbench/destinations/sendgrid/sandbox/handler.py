@@ -91,6 +91,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.sandbox.pause(fault.latency_s + fault.hold_s)
             if fault.error_status is not None:
                 raise ApiError(fault.error_status, "the sandbox failed this request on purpose")
+            if fault.hold_s and not self.sandbox.plan.knobs.timeout_applies:
+                raise ApiError(504, "the sandbox held this request past its timeout")
             request_body = _parse_body(route, raw)
             return self._run(route, params, query, request_body, scopes)
         except ApiError as exc:
