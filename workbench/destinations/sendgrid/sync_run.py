@@ -213,11 +213,16 @@ def checked_list_id(ctx: Context, recreate_list: bool) -> str | None:
 
 
 def supersede_waiting_runs(ctx: Context) -> None:
-    """Older plans waiting for approval are replaced by the new run (they can no longer apply)."""
+    """Older plans waiting for approval are replaced by the new run (they can no longer apply);
+    a run left ``planned`` stopped while planning (we hold the lock, so nobody else plans)."""
     for old in ctx.ws.store.list_runs(ctx.name, limit=50):
         if old["status"] == "needs_approval":
             ctx.ws.store.update_run(
                 int(old["id"]), status="superseded", message="a newer run replaced this plan"
+            )
+        elif old["status"] == "planned":
+            ctx.ws.store.update_run(
+                int(old["id"]), status="abandoned", message="stopped while planning; nothing sent"
             )
 
 
