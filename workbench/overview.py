@@ -1,5 +1,5 @@
 """What the pages show about the workspace: what is set up, what ran, what needs attention,
-what a column holds, and SendGrid destinations as the Destination page edits them.
+what a column holds, and where a destination's API key comes from.
 
 Everything here is plain Python over ``Workspace`` (no Streamlit), so the pages stay thin and
 these answers are tested without a browser.
@@ -14,23 +14,13 @@ from urllib.parse import urlparse
 from sqlglot import exp
 
 from workbench.catalog import ColumnKind
-from workbench.destinations.sendgrid.client import SendGridClient
-from workbench.destinations.sendgrid.models import ConnectionCheck
-from workbench.errors import ConfigError
-from workbench.schedules import parse_schedule
-from workbench.secrets import ResolvedKey, resolve_api_key, save_api_key, validate_key_format
+from workbench.secrets import ResolvedKey, resolve_api_key
 from workbench.workspace import Workspace
 
 FAILED_STATUSES = frozenset({"failed", "error"})
 WAITING_STATUSES = frozenset({"awaiting_approval", "needs_approval", "waiting_approval"})
 DISTINCT_LIMIT = 50
 LATEST_RUNS = 10
-HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
-MODES = {
-    "managed": "add-only: add members who entered, remove those who left; never touch contacts "
-    "someone else put on the list",
-    "mirror": "mirror: the list holds exactly the segment; anyone else on it is removed",
-}
 
 
 @dataclass(frozen=True)
@@ -75,14 +65,18 @@ def _row_count(ws: Workspace, entity_name: str) -> int:
 
 
 def needs_attention(runs: list[dict[str, Any]]) -> list[Attention]:
-    """Failed runs and runs waiting for approval, newest first, with what the run said."""
-    found = []
-    for run in runs:
-        status = str(run.get("status", ""))
-        kind = "failed" if status in FAILED_STATUSES else "approval"
+    """Activations whose latest run failed or waits for approval, newest first, with the
+    reason the run gave (an older failure fixed by a later run is not listed)."""
+    found, seen = [], set()
+    for run in sorted(runs, key=lambda r: int(r["id"]), reverse=True):
+        activation, status = str(run["activation"]), str(run.get("status", ""))
+        if activation in seen:
+            continue
+        seen.add(activation)
         if status in FAILED_STATUSES or status in WAITING_STATUSES:
-            reason = run.get("error") or run.get("reason") or run.get("message") or status
-            found.append(Attention(kind, str(run["activation"]), int(run["id"]), str(reason)))
+            kind = "failed" if status in FAILED_STATUSES else "approval"
+            reason = run.get("message") or run.get("error") or run.get("reason") or status
+            found.append(Attention(kind, activation, int(run["id"]), str(reason)))
     return found
 
 
@@ -136,58 +130,12 @@ def distinct_values(
 # -- SendGrid destinations ------------------------------------------------------------------
 
 
-def region_of(host: str) -> str:
-    """``global``, ``eu`` or ``custom`` for a SendGrid host URL."""
-    for region, known in HOSTS.items():
-        if host.rstrip("/") == known:
-            return region
-    return "custom"
-
-
 def is_sandbox(config: dict[str, Any]) -> bool:
     """True for the demo sandbox destination (marked so, or pointing at this machine)."""
     host = urlparse(str(config.get("host", ""))).hostname or ""
     return bool(config.get("sandbox")) or host in ("127.0.0.1", "localhost", "::1")
 
 
-def activation_defaults(
-    list_name: str, email_column: str, schedule: str, mode: str, guards: dict[str, Any]
-) -> dict[str, Any]:
-    """Default activation settings; ConfigError when the schedule text or mode is not valid."""
-    parsed = parse_schedule(schedule)
-    if mode not in MODES:
-        raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    return {
-        "list_name": list_name.strip() or "{segment}",
-        "email_column": email_column,
-        "schedule": str(parsed),
-        "mode": mode,
-        "guards": dict(guards),
-    }
-
-
-def save_sendgrid_destination(
-    ws: Workspace, name: str, host: str, defaults: dict[str, Any], api_key: str = ""
-) -> list[str]:
-    """Save a SendGrid destination (and its key file when a key is typed); key format warnings.
-
-    The one place the Destination page saves through, so switching it to
-    ``workbench.destinations.sendgrid.destination`` is a one-function change.
-    """
-    warnings = validate_key_format(api_key.strip()) if api_key.strip() else []
-    if api_key.strip():
-        save_api_key(ws.settings.home, name, api_key)
-    config = {"kind": "sendgrid", "host": host.rstrip("/"), "defaults": defaults}
-    ws.store.save_destination(name, config)
-    return warnings
-
-
 def destination_key(ws: Workspace, name: str) -> ResolvedKey | None:
     """The destination's API key and where it came from (show only ``.masked``), or None."""
     return resolve_api_key(ws.settings.home, name)
-
-
-def check_destination(ws: Workspace, host: str, key: str) -> ConnectionCheck:
-    """Does ``key`` work on ``host`` with the permissions a list sync needs? (plain words)."""
-    client = SendGridClient(key, host, ws.settings.sendgrid_timeout_s, max_retries=1)
-    return client.check_connection()

@@ -25,12 +25,15 @@ def test_home_shows_entities_with_row_counts_and_empty_runs(app: AppTest) -> Non
 
 def test_home_lists_failed_and_waiting_runs(app: AppTest, app_env: Settings) -> None:
     store = Store(app_env.state_db_path)
-    store.create_run("weekly-vip", {"status": "failed", "error": "the SendGrid key was rejected"})
-    store.create_run("weekly-vip", {"status": "awaiting_approval", "reason": "removes 40%"})
+    store.create_run("daily-se", {"status": "failed", "message": "an old failure, fixed since"})
     store.create_run("daily-se", {"status": "succeeded"})
+    store.create_run("weekly-vip", {"status": "failed", "message": "the SendGrid key was rejected"})
+    store.create_run("monthly", {"status": "needs_approval", "message": "would remove 40%"})
     at = app.run()
     assert not at.exception
-    assert "the SendGrid key was rejected" in at.error[0].value
-    assert "removes 40%" in at.warning[0].value
+    assert [e.value for e in at.error] == [
+        "Run 3 of activation **weekly-vip** failed: the SendGrid key was rejected"
+    ]
+    assert "would remove 40%" in at.warning[0].value
     runs = at.dataframe[1].value
-    assert list(runs["status"]) == ["succeeded", "awaiting_approval", "failed"]
+    assert list(runs["status"]) == ["needs_approval", "failed", "succeeded", "failed"]
