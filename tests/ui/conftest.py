@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.sendgrid.conftest import sandbox, sandbox_config, sg_key  # noqa: F401  (fixtures)
 from workbench.config import Settings
 from workbench.ui import _cached_workspace
 

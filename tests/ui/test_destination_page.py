@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.sendgrid.conftest import sandbox, sandbox_config, sg_key  # noqa: F401  (fixtures)
 from tests.ui.conftest import texts
 from workbench.config import Settings
 from workbench.destinations.sendgrid.sandbox import SandboxServer
@@ -17,7 +16,7 @@ PAGE = "pages/2_Destination.py"
 
 
 @pytest.fixture
-def page(app: AppTest, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> AppTest:  # noqa: F811
+def page(app: AppTest, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     """The Destination page with WORKBENCH_SENDGRID_HOST pointing at the sandbox."""
     monkeypatch.setenv("WORKBENCH_SENDGRID_HOST", sandbox.url)
     app.run()
@@ -35,7 +34,7 @@ def test_saved_key_is_never_shown_and_the_connection_works(
     page: AppTest,
     app_env: Settings,
     sg_key: str,
-    sandbox: SandboxServer,  # noqa: F811
+    sandbox: SandboxServer,
 ) -> None:
     at = save_with_key(page, sg_key)
     assert not at.exception
