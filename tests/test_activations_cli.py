@@ -41,6 +41,7 @@ def env(
     monkeypatch.setenv("WORKBENCH_HOME", str(workspace.settings.home))
     monkeypatch.setenv("WORKBENCH_WAREHOUSE", str(workspace.settings.warehouse))
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+    monkeypatch.setenv("WORKBENCH_SYNC_POLL_S", "0.05")
     monkeypatch.chdir(tmp_path)
     workspace.store.save_segment(SEGMENT)
     valid = normalise_emails(members(workspace, SEGMENT), "email", "id").valid

@@ -26,6 +26,8 @@ from .client import SendGridClient
 from .models import Contact, ImportJob
 from .sync_state import CONFIRMED, FAILED, PENDING, SENDING, SENT, Batch, confirm_batch, set_status
 
+FIRST_POLL_S = 0.05  # jobs are polled quickly at first, then less often up to poll_s
+
 
 @dataclass
 class ApplyOutcome:
@@ -189,11 +191,12 @@ class Applier:
     def _follow(self, sent: list[Batch]) -> None:
         """Poll the jobs of ``sent`` batches until each batch is confirmed, failed or too late."""
         deadline = time.monotonic() + self.timeout_s
-        waiting = list(sent)
+        waiting, delay = list(sent), FIRST_POLL_S
         while waiting and not self._stop.is_set():
             waiting = [b for b in waiting if not self._settle(b)]
             if waiting and time.monotonic() < deadline:
-                time.sleep(self.poll_s)
+                time.sleep(min(delay, self.poll_s))
+                delay *= 2
             elif waiting:
                 return
 

@@ -9,6 +9,7 @@ reason; the snapshot only ever holds what SendGrid confirmed, so nothing is lost
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,13 +33,27 @@ if TYPE_CHECKING:
     from workbench.workspace import Workspace
 
 AsOf = datetime | date | str | None
+POLL_ENV = "WORKBENCH_SYNC_POLL_S"
+DEFAULT_POLL_S = 5.0
+
+
+def default_poll_s() -> float:
+    """``WORKBENCH_SYNC_POLL_S`` (until it becomes a Settings field), else 5 seconds."""
+    try:
+        return max(float(os.environ.get(POLL_ENV, DEFAULT_POLL_S)), 0.001)
+    except ValueError:
+        raise ConfigError(f"{POLL_ENV} must be a number of seconds") from None
 
 
 @dataclass(frozen=True)
 class SyncOptions:
-    """How a run polls and waits; ``client`` holds SendGridClient options (e.g. backoff)."""
+    """How a run polls and waits; ``client`` holds SendGridClient options (e.g. backoff).
 
-    poll_s: float = 5.0
+    Jobs are polled quickly at first and then every ``poll_s`` at most; exports every
+    ``poll_s``.
+    """
+
+    poll_s: float = field(default_factory=default_poll_s)
     job_timeout_s: float = 900.0
     heartbeat_s: float = 5.0
     client: dict[str, Any] = field(default_factory=dict)
