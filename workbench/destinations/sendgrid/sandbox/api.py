@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,3 +115,9 @@ def string_list(value: object, name: str, *, at_most: int | None = None) -> list
     if at_most is not None and len(value) > at_most:
         raise ApiError(400, f"{name} may hold at most {at_most} values", name)
     return value
+
+
+def iso(ts: float) -> str:
+    """A Unix time as SendGrid's ISO 8601 UTC text with milliseconds."""
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
+    return f"{text}.{int(ts % 1 * 1000):03d}Z"

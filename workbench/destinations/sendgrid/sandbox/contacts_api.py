@@ -14,6 +14,7 @@ from workbench.destinations.sendgrid.sandbox.api import (
     ApiError,
     ApiRequest,
     is_valid_email,
+    iso,
     string_list,
 )
 from workbench.destinations.sendgrid.sandbox.config import (
@@ -36,8 +37,8 @@ def contact_json(req: ApiRequest, contact: dict[str, Any], layer: str) -> dict[s
     body.setdefault("custom_fields", {})
     body["list_ids"] = store.list_ids_of(req.conn, layer, contact["id"])
     body["segment_ids"] = []
-    body["created_at"] = jobs.iso(contact["created_at"])
-    body["updated_at"] = jobs.iso(contact["updated_at"])
+    body["created_at"] = iso(contact["created_at"])
+    body["updated_at"] = iso(contact["updated_at"])
     body["_metadata"] = {"self": f"{req.base_url}{CONTACTS_PATH}/{contact['id']}"}
     return body
 

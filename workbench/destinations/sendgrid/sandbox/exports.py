@@ -18,8 +18,8 @@ import sqlite3
 import uuid
 from typing import Any
 
-from workbench.destinations.sendgrid.sandbox import jobs, store
-from workbench.destinations.sendgrid.sandbox.api import Answer, ApiError, ApiRequest
+from workbench.destinations.sendgrid.sandbox import store
+from workbench.destinations.sendgrid.sandbox.api import Answer, ApiError, ApiRequest, iso
 from workbench.destinations.sendgrid.sandbox.store import VISIBLE
 
 EXPORTS_PATH = "/v3/marketing/contacts/exports"
@@ -128,8 +128,8 @@ def _record(conn: sqlite3.Connection, contact: dict) -> dict[str, Any]:
         "external_id": contact.get("external_id"),
         "anonymous_id": contact.get("anonymous_id"),
         "list_ids": store.list_ids_of(conn, VISIBLE, contact["id"]),
-        "created_at": jobs.iso(contact["created_at"]),
-        "updated_at": jobs.iso(contact["updated_at"]),
+        "created_at": iso(contact["created_at"]),
+        "updated_at": iso(contact["updated_at"]),
         "contact_id": contact["id"],
     }
 
@@ -155,9 +155,9 @@ def export_status(req: ApiRequest) -> Answer:
     body: dict[str, Any] = {
         "id": e["id"],
         "status": e["status"],
-        "created_at": jobs.iso(e["created_at"]),
-        "updated_at": jobs.iso(e["updated_at"]),
-        "expires_at": jobs.iso(e["expires_at"]),
+        "created_at": iso(e["created_at"]),
+        "updated_at": iso(e["updated_at"]),
+        "expires_at": iso(e["expires_at"]),
         "_metadata": {"self": f"{req.base_url}{EXPORTS_PATH}/{e['id']}"},
     }
     if e["status"] == "ready":
@@ -165,7 +165,7 @@ def export_status(req: ApiRequest) -> Answer:
         token = sign(req.conn, e["id"], expires)
         url = f"{req.base_url}/_sandbox/downloads/{e['id']}/0.gz?expires={expires}&token={token}"
         body.update(
-            urls=[url], completed_at=jobs.iso(e["completed_at"]), contact_count=e["contact_count"]
+            urls=[url], completed_at=iso(e["completed_at"]), contact_count=e["contact_count"]
         )
     if e["status"] == "failure":
         body["message"] = e["message"]

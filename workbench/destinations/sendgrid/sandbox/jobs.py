@@ -18,23 +18,16 @@ import uuid
 from typing import Any
 
 from workbench.destinations.sendgrid.sandbox import store
+from workbench.destinations.sendgrid.sandbox.api import iso
 from workbench.destinations.sendgrid.sandbox.config import MAX_LISTS_PER_CONTACT
 from workbench.destinations.sendgrid.sandbox.store import IDENTIFIERS, TRUTH, VISIBLE
 
 CHUNK = 1000
 UPSERT = "upsert"
 DELETE = "delete"
-CONTACT_FIELDS = (
-    "first_name",
-    "last_name",
-    "alternate_emails",
-    "address_line_1",
-    "address_line_2",
-    "city",
-    "state_province_region",
-    "country",
-    "postal_code",
-    "custom_fields",
+CONTACT_FIELDS = (  # the contact fields an upsert may set besides email and identifiers
+    *("first_name", "last_name", "alternate_emails", "address_line_1", "address_line_2"),
+    *("city", "state_province_region", "country", "postal_code", "custom_fields"),
 )
 
 
@@ -298,9 +291,3 @@ def job_status(conn: sqlite3.Connection, job_id: str, base_url: str) -> dict[str
     if job["finished_at"] is not None:
         body["finished_at"] = iso(job["finished_at"])
     return body
-
-
-def iso(ts: float) -> str:
-    """A Unix time as SendGrid's ISO 8601 UTC text with milliseconds."""
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
-    return f"{text}.{int(ts % 1 * 1000):03d}Z"
