@@ -40,7 +40,7 @@ def test_count_prints_the_count_last(segment_file, persons, capsys) -> None:
 def test_sql_in_another_dialect(segment_file, capsys) -> None:
     assert main(["segment", "sql", str(segment_file), "--dialect", "postgres"]) == 0
     out = capsys.readouterr().out
-    assert 'FROM "people" WHERE' in out and "%(p1)s" in out and '"p1": 10' in out
+    assert 'FROM "people" AS "t0" WHERE' in out and "%(p1)s" in out and '"p1": 10' in out
 
 
 def test_export_writes_the_file(segment_file, persons, tmp_path, capsys) -> None:

@@ -92,15 +92,19 @@ def test_has_none_compiles_to_anti_join_and_has_some_to_semi_join(catalog) -> No
     some = {"related": "purchases", "having": {"agg": "count", "op": "gte", "value": 3}}
     anti = compile_segment(people_segment(none), catalog).sql
     semi = compile_segment(people_segment(some), catalog).sql
-    assert 'NOT "id" IN (SELECT "person_id" FROM "purchases"' in anti
+    correlated = 'FROM "purchases" AS "t1" WHERE "t1"."person_id" = "t0"."id"'
+    assert f"WHERE NOT EXISTS(SELECT 1 {correlated} GROUP BY" in anti
     assert "HAVING NOT COUNT(*) < $p1" in anti
-    assert '"id" IN (SELECT "person_id" FROM "purchases"' in semi and 'NOT "id" IN' not in semi
+    assert f"WHERE EXISTS(SELECT 1 {correlated} GROUP BY" in semi
     assert "HAVING COUNT(*) >= $p1" in semi
 
 
-def test_any_related_row_needs_no_grouping(catalog) -> None:
-    sql = compile_segment(people_segment({"related": "purchases"}), catalog).sql
-    assert "GROUP BY" not in sql and '"id" IN (SELECT "person_id"' in sql
+def test_any_or_no_related_row_needs_no_grouping(catalog) -> None:
+    some = compile_segment(people_segment({"related": "purchases"}), catalog).sql
+    none = {"related": "purchases", "having": {"agg": "count", "op": "eq", "value": 0}}
+    nothing = compile_segment(people_segment(none), catalog).sql
+    assert "GROUP BY" not in some and "WHERE EXISTS(SELECT 1" in some
+    assert "GROUP BY" not in nothing and "WHERE NOT EXISTS(SELECT 1" in nothing
 
 
 NESTED = {"or": [

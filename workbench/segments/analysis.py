@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from workbench.catalog import ColumnKind
 from workbench.errors import WorkbenchError
-from workbench.segments.compiler import column
+from workbench.segments.compiler import TOP_ALIAS, aliased, column
 from workbench.segments.describe import describe_node, label
 from workbench.segments.engine import AsOf, LookupLike, Prepared, prepare, run_query
 from workbench.segments.operators import all_of, any_of, negate
@@ -52,7 +52,7 @@ def _counted(predicate: exp.Expression) -> exp.Expression:
 
 def _counts_row(ws: Workspace, prep: Prepared, predicates: list[exp.Expression]) -> list[int]:
     columns = [_counted(p) for p in predicates]
-    query = exp.select(*columns).from_(prep.entity.source_expression())
+    query = exp.select(*columns).from_(aliased(prep.entity, TOP_ALIAS))
     row = run_query(ws, prep.render(query), lambda rel: rel.fetchall()[0])
     return [int(v) for v in row]
 
@@ -108,7 +108,7 @@ def breakdown(
     if col.kind is ColumnKind.TEXT_LIST:
         value = exp.Explode(this=value)
     inner = exp.select(exp.alias_(value, "value", quoted=True))
-    inner = inner.from_(prep.entity.source_expression()).where(prep.predicate())
+    inner = inner.from_(aliased(prep.entity, TOP_ALIAS)).where(prep.predicate())
     members = exp.alias_(exp.Count(this=exp.Star()), "members", quoted=True)
     query = exp.select(exp.column("value", quoted=True), members).from_(inner.subquery("m"))
     query = query.group_by(exp.column("value", quoted=True))
