@@ -77,9 +77,11 @@ with results:
         by = st.selectbox("Break down by", ["", *entity.columns], key="breakdown_by")
         if by:
             st.bar_chart(breakdown(ws, live, by), x="value", y="members")
-        other = st.selectbox("Overlap with", ["", *saved], key="overlap_with")
+        other = st.selectbox(
+            "Overlap with", ["", *(n for n in saved if n != live["name"])], key="overlap_with"
+        )
         if other:
-            parts = overlap(ws, live, other)
+            parts = overlap(ws, live, ws.store.get_segment(other))
             a, both, b = st.columns(3)
             a.metric("Only this one", parts.only_a)
             both.metric("Both", parts.both)

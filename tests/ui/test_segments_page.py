@@ -122,3 +122,61 @@ def test_deleting_a_used_segment_asks_first(page: AppTest, app_env: Settings) ->
     assert not at.exception
     assert [s.name for s in store.list_segments()] == ["Sweden pro"]
     assert at.selectbox(key="seg_choice").value == "➕ New segment"
+
+
+def test_related_condition_group_and_saved_segment_through_widgets(
+    page: AppTest, app_env: Settings
+) -> None:
+    store = Store(app_env.state_db_path)
+    store.save_segment({"name": "Pro", "entity": "customers",
+                        "filter": {"column": "plan", "op": "eq", "value": "pro"}})  # fmt: skip
+    at = page.run()
+    at.selectbox(key="rel_entity").set_value("orders").run()
+    at.checkbox(key="rel_window").check().run()
+    at.number_input(key="rel_days").set_value(365).run()
+    at.selectbox(key="rel_op").set_value("gte").run()
+    at.number_input(key="rel_value_count_None_number").set_value(2).run()
+    at.button(key="add_related").click().run()
+    at.radio(key="group_kind").set_value("or").run()
+    at.button(key="add_group").click().run()
+    at.selectbox(key="add_into").set_value((1,)).run()
+    at.selectbox(key="ref_segment").set_value("Pro").run()
+    at.radio(key="ref_mode").set_value("not in it").run()
+    at.button(key="add_segment").click().run()
+    assert not at.exception
+    expected = {"and": [
+        {"related": "orders", "within_last_days": 365,
+         "having": {"agg": "count", "op": "gte", "value": 2}},
+        {"or": [{"not": {"in_segment": "Pro"}}]},
+    ]}  # fmt: skip
+    with Workspace(app_env) as ws:
+        engine = count(ws, {"name": "x", "entity": "customers", "filter": expected})
+    assert members_shown(at) == engine > 0
+    assert "not in segment Pro" in texts(at)
+
+
+def test_analyses_rename_and_duplicate(page: AppTest, app_env: Settings) -> None:
+    store = Store(app_env.state_db_path)
+    for name, plan in (("Pro", "pro"), ("Free", "free")):
+        store.save_segment({"name": name, "entity": "customers",
+                            "filter": {"column": "plan", "op": "eq", "value": plan}})  # fmt: skip
+    at = page.run()
+    at.selectbox(key="seg_choice").set_value("Pro").run()
+    at.selectbox(key="breakdown_by").set_value("country").run()
+    at.selectbox(key="overlap_with").set_value("Free").run()
+    at.selectbox(key="sql_dialect").set_value("postgres").run()
+    assert not at.exception
+    overlap = {m.label: m.value for m in at.metric}
+    with Workspace(app_env) as ws:
+        free = count(ws, store.get_segment("Free"))
+    assert overlap["Both"] == "0" and int(overlap["Only Free"]) == free > 0
+    assert "Showing the first 100 of" in texts(at)
+    assert '"plan" = $' not in at.code[0].value and "WHERE" in at.code[0].value
+    at.text_input(key="seg_rename_to").input("Professionals").run()
+    at.button(key="seg_rename").click().run()
+    at.button(key="seg_duplicate").click().run()
+    assert not at.exception
+    assert [s.name for s in store.list_segments()] == [
+        "Free", "Professionals", "Professionals copy"
+    ]  # fmt: skip
+    assert at.selectbox(key="seg_choice").value == "Professionals copy"
