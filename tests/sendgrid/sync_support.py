@@ -1,5 +1,6 @@
-"""Support for the sync tests: a small "people" entity (CSV, fixed seed) with messy emails, a
-sandbox seeded with about 60% of them as contacts, a destination and an activation.
+"""Support for the sync tests: the demo customers (2,000, fixed seed, with their case, space,
+duplicate, invalid and null emails), a sandbox seeded with about 60% of their valid emails as
+contacts, a destination and an activation of a segment "id is one of ...".
 
 Everything goes over real HTTP to the sandbox and into a real SQLite state store; the expected
 list is computed here independently of the planner (plain Python over the generated rows).
@@ -13,41 +14,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 
 from workbench import activations
-from workbench.catalog import EntitySpec
 from workbench.destinations.sendgrid.run_record import RunRecord
 from workbench.destinations.sendgrid.sandbox import SandboxServer
 from workbench.destinations.sendgrid.sync_run import SyncOptions
 from workbench.emails import is_valid_email, normalise_email
 from workbench.workspace import Workspace
 
-PEOPLE = 240
 SEED = 11
 SEGMENT = "people-seg"
 FAST = SyncOptions(poll_s=0.02, heartbeat_s=0.5, client={"backoff": 0.01, "backoff_cap": 0.05})
 WRITES = ("PUT /v3/marketing/contacts", "DELETE /v3/marketing/lists/{id}/contacts")
 
 
-def people_rows(n: int = PEOPLE, seed: int = SEED) -> list[tuple[int, str | None]]:
-    """``(id, raw email)``: clean addresses plus case/space mess, nulls, junk and duplicates."""
-    rng = random.Random(seed)
-    rows: list[tuple[int, str | None]] = []
-    for pid in range(1, n + 1):
-        email: str | None = f"person{pid}@example.com"
-        roll = rng.random()
-        if roll < 0.08:
-            email = f"  Person{pid}@Example.COM "
-        elif roll < 0.11:
-            email = None
-        elif roll < 0.13:
-            email = f"person{pid} at example"
-        elif roll < 0.16 and pid > 10:
-            email = f"PERSON{pid - 7}@example.com"  # a duplicate of an earlier person
-        rows.append((pid, email))
-    return rows
+def customer_rows(ws: Workspace) -> list[tuple[int, str | None]]:
+    """``(id, raw email)`` of every demo customer, read straight from the warehouse."""
+    rows = ws.cursor().sql("SELECT id, email FROM customers ORDER BY id").fetchall()
+    return [(int(pid), email) for pid, email in rows]
 
 
 def expected_emails(rows: list[tuple[int, str | None]], ids: set[int]) -> set[str]:
@@ -71,7 +56,7 @@ class World:
         """Save a new version of the segment: exactly the people ``ids``."""
         doc = {"column": "id", "op": "in", "value": sorted(ids)} if ids else None
         flt = doc or {"column": "id", "op": "lt", "value": 0}
-        self.ws.store.save_segment({"name": SEGMENT, "entity": "people", "filter": flt})
+        self.ws.store.save_segment({"name": SEGMENT, "entity": "customers", "filter": flt})
 
     def run(self, **kwargs: Any) -> RunRecord:
         """Run the activation with fast polling."""
@@ -104,12 +89,6 @@ class World:
         return [r for r in self.sandbox.admin.request_log() if r["endpoint"] in WRITES]
 
 
-def write_people(path: Path, rows: list[tuple[int, str | None]]) -> Path:
-    """The people as a CSV file with columns ``id, email``."""
-    pl.DataFrame(rows, schema={"id": pl.Int64, "email": pl.String}, orient="row").write_csv(path)
-    return path
-
-
 def make_world(
     workspace: Workspace,
     sandbox: SandboxServer,
@@ -118,13 +97,10 @@ def make_world(
     monkeypatch: pytest.MonkeyPatch,
     **overrides: Any,
 ) -> World:
-    """Build the world: people entity, contacts for ~60% of the valid emails, activation."""
+    """Build the world: contacts for ~60% of the customers' valid emails, an activation."""
     monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
     monkeypatch.chdir(tmp_path)  # no .streamlit/secrets.toml from the checkout
-    rows = people_rows()
-    source = write_people(tmp_path / "people.csv", rows)
-    workspace.store.save_entity(EntitySpec("people", str(source), "id", email_column="email"))
-    workspace.reload_catalog()
+    rows = customer_rows(workspace)
     valid = sorted(expected_emails(rows, {pid for pid, _ in rows}))
     contacts = set(random.Random(SEED).sample(valid, int(len(valid) * 0.6)))
     sandbox.admin.add_contacts([{"email": e} for e in sorted(contacts)])
@@ -143,5 +119,5 @@ def world(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[World]:
-    """A managed activation of people 1..150 over a freshly seeded sandbox."""
+    """A managed activation of customers 1..150 over a freshly seeded sandbox."""
     yield make_world(workspace, sandbox, sg_key, tmp_path, monkeypatch)

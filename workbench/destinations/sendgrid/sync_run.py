@@ -329,6 +329,8 @@ def record(
         ],
         "api_calls": sum(calls.values()),
         "api_calls_by_endpoint": calls,
+        "api_retries": ctx.client.stats.snapshot()["retries"],
+        "api_waited_s": ctx.client.stats.snapshot()["waited_s"],
         "duration_s": round(float(run.get("duration_s") or 0) + time.monotonic() - started, 3),
     }
     return RunRecord.from_run(store.update_run(run_id, **fields))

@@ -1,0 +1,132 @@
+# ruff: noqa: F811  (the `world` fixture is imported from sync_support)
+"""The sync when SendGrid misbehaves: 429 storms, 5xx, an erroring upsert job, a stale contact
+id on removal, a list deleted in SendGrid, a revoked key. Nothing is lost, nothing created."""
+
+from __future__ import annotations
+
+import threading
+
+import polars as pl
+import sendgrid
+
+from tests.sendgrid.helpers import call
+from tests.sendgrid.sync_support import World, world  # noqa: F401
+from workbench import activations
+from workbench.destinations.sendgrid.sandbox import store as sandbox_store
+from workbench.destinations.sendgrid.sandbox.store import TRUTH, VISIBLE
+from workbench.secrets import save_api_key
+
+FIRST = set(range(1, 151))
+LATER = set(range(1, 131))
+
+
+def test_a_429_storm_from_a_noisy_neighbour_is_waited_out(
+    world: World, sendgrid_client: sendgrid.SendGridAPIClient
+) -> None:
+    world.sandbox.admin.set_faults(rate_limit_per_s=3)
+    stop = threading.Event()
+
+    def neighbour() -> None:  # another tool on the same account, eating the same limits
+        while not stop.is_set():
+            for endpoint in ("/v3/marketing/contacts/search/emails",):
+                call(sendgrid_client, "POST", endpoint, {"emails": ["someone@example.com"]})
+            call(sendgrid_client, "GET", "/v3/marketing/lists")
+
+    threads = [threading.Thread(target=neighbour) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        record = world.run()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert record.status == "succeeded", record.message
+    assert sum(record.fields["api_retries"].values()) > 0  # we met 429s and waited them out
+    assert world.on_list() == world.expected(FIRST) == world.snapshot()
+
+
+def test_5xx_answers_are_retried(world: World) -> None:
+    world.sandbox.admin.set_faults(fail_next_requests=3)
+    record = world.run()
+    assert record.status == "succeeded", record.message
+    assert [r["status"] for r in world.sandbox.admin.request_log()][:3] == [500, 500, 500]
+    assert world.on_list() == world.expected(FIRST)
+
+
+def test_an_upsert_job_that_errors_fails_the_run_and_the_next_run_adds_them(world: World) -> None:
+    world.sandbox.admin.set_faults(fail_next_jobs=1)
+    before = world.contact_count()
+    record = world.run()
+    assert record.status == "failed" and "failed" in record.message
+    assert record.fields["failed"] == len(world.expected(FIRST))
+    assert world.snapshot() == set()  # nothing confirmed, nothing recorded
+    log = activations.run_log(world.ws, record.id)
+    assert set(log.filter(pl.col("action") == "add")["outcome"].to_list()) == {"failed"}
+    again = world.run()
+    assert again.status == "succeeded" and again.fields["added"] == len(world.expected(FIRST))
+    assert world.on_list() == world.expected(FIRST) == world.snapshot()
+    assert world.contact_count() == before
+
+
+def delete_contact(world: World, email: str) -> None:
+    """Delete a contact in the sandbox as a SendGrid user would (its memberships go too)."""
+    contact_id = next(c["id"] for c in world.sandbox.admin.contacts() if c["email"] == email)
+    with sandbox_store.transaction(world.sandbox.config.state_path) as conn:
+        for layer in (TRUTH, VISIBLE):
+            sandbox_store.delete_contact(conn, layer, contact_id)
+
+
+def test_a_stale_contact_id_on_removal_is_skipped_and_forgotten(world: World) -> None:
+    world.run()
+    leavers = sorted(world.expected(FIRST) - world.expected(LATER))
+    assert len(leavers) >= 2
+    delete_contact(world, leavers[0])
+    world.set_segment(LATER)
+    record = world.run()
+    assert record.status == "succeeded", record.message
+    assert record.fields["removed"] == len(leavers)
+    assert world.on_list() == world.expected(LATER) == world.snapshot()
+    log = activations.run_log(world.ws, record.id).filter(pl.col("email") == leavers[0])
+    assert log["reason"].to_list() == ["the contact no longer exists in SendGrid"]
+
+
+def test_a_deleted_list_fails_clearly_keeps_the_snapshot_and_can_be_recreated(
+    world: World,
+) -> None:
+    world.run()
+    old_id, kept = world.list_id(), world.snapshot()
+    world.sandbox.admin.delete_list(old_id)
+    record = world.run()
+    assert record.status == "failed"
+    assert f"the list 'people-seg' ({old_id}) was deleted in SendGrid" in record.message
+    assert "--recreate-list" in record.message
+    assert world.snapshot() == kept
+    again = world.run(recreate_list=True)
+    assert again.status == "succeeded", again.message
+    assert world.list_id() != old_id
+    assert world.on_list() == world.expected(FIRST) == world.snapshot()
+
+
+def test_a_revoked_key_fails_clearly_and_loses_nothing(world: World) -> None:
+    world.run()
+    kept = world.snapshot()
+    world.set_segment(LATER)
+    world.sandbox.admin.revoke_key(world.key)
+    record = world.run()
+    assert record.status == "failed" and "rejected" in record.message
+    assert world.key not in record.message
+    assert world.snapshot() == kept
+    world.sandbox.admin.add_key("SG.replacement-key", ["marketing.read", "marketing.write"])
+    save_api_key(world.ws.settings.home, "sg", "SG.replacement-key")  # the user replaces it
+    assert world.run(approve=True).status == "succeeded"
+    assert world.on_list() == world.expected(LATER)
+
+
+def test_no_run_ever_creates_a_contact(world: World) -> None:
+    before = world.contact_count()
+    for ids in (FIRST, LATER, set(range(100, 240)), FIRST):
+        world.set_segment(ids)
+        record = world.run(approve=True)
+        assert record.status == "succeeded" and record.alarms == []
+    assert world.contact_count() == before
