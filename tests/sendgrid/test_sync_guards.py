@@ -1,0 +1,107 @@
+# ruff: noqa: F811  (the `world` fixture is imported from sync_support)
+"""Guards and approval (the stored plan is what gets applied), managed vs mirror mode, and
+drift reconciliation against the list's real membership."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.sendgrid.sync_support import FAST, World, make_world, world  # noqa: F401
+from workbench import activations
+from workbench.destinations.sendgrid.destination import client_for
+from workbench.destinations.sendgrid.sandbox import SandboxServer
+from workbench.errors import ConflictError
+from workbench.workspace import Workspace
+
+FIRST = set(range(1, 151))
+MOST_LEAVE = set(range(1, 61))
+HAND_ADDED = "added.by.hand@example.org"
+
+
+def test_an_empty_segment_waits_for_approval_without_touching_sendgrid(world: World) -> None:
+    world.run()
+    world.set_segment(set())
+    world.sandbox.admin.clear_request_log()
+    waiting = world.run()
+    assert waiting.status == "needs_approval"
+    assert "no member" in waiting.message
+    assert world.writes() == []
+    assert world.on_list() == world.expected(FIRST) == world.snapshot()
+    applied = activations.approve_run(world.ws, waiting.id, FAST)
+    assert applied.status == "succeeded" and applied.id == waiting.id
+    assert world.on_list() == set() == world.snapshot()
+
+
+def test_approval_applies_the_stored_plan_not_a_fresh_one(world: World) -> None:
+    world.run()
+    world.set_segment(MOST_LEAVE)
+    waiting = world.run()
+    assert waiting.status == "needs_approval" and "more than 20%" in waiting.message
+    world.set_segment(FIRST)  # the segment changes back before anyone approves
+    activations.approve_run(world.ws, waiting.id, FAST)
+    assert world.on_list() == world.expected(MOST_LEAVE)  # exactly what was shown for approval
+    with pytest.raises(ConflictError, match="only a run waiting for approval"):
+        activations.approve_run(world.ws, waiting.id, FAST)
+
+
+def test_a_newer_run_supersedes_a_plan_waiting_for_approval(world: World) -> None:
+    world.run()
+    world.set_segment(MOST_LEAVE)
+    old = world.run()
+    newer = world.run(approve=True)
+    assert newer.status == "succeeded"
+    assert activations.get_run(world.ws, old.id).status == "superseded"
+    with pytest.raises(ConflictError, match="superseded"):
+        activations.approve_run(world.ws, old.id, FAST)
+
+
+def hand_add(world: World, email: str) -> None:
+    """Someone adds a contact to the list in SendGrid's UI."""
+    world.sandbox.admin.add_contacts([{"email": email}], list_ids=[world.list_id()])
+
+
+def test_managed_mode_leaves_hand_added_members_alone(world: World) -> None:
+    world.run()
+    hand_add(world, HAND_ADDED)
+    assert world.run().status == "succeeded"
+    assert world.on_list() == world.expected(FIRST) | {HAND_ADDED}
+
+
+def test_mirror_mode_removes_what_the_segment_does_not_want(
+    workspace: Workspace,
+    sandbox: SandboxServer,
+    sg_key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mirror = make_world(workspace, sandbox, sg_key, tmp_path, monkeypatch, mode="mirror")
+    mirror.run()
+    hand_add(mirror, HAND_ADDED)
+    record = mirror.run()
+    assert record.status == "succeeded" and record.fields["removed"] == 1
+    assert mirror.on_list() == mirror.expected(FIRST) == mirror.snapshot()
+    assert HAND_ADDED in {c["email"] for c in sandbox.admin.contacts()}  # contact kept
+
+
+def test_reconcile_reports_drift_and_a_reconciling_run_repairs_it(world: World) -> None:
+    world.run()
+    hand_add(world, HAND_ADDED)
+    member = sorted(world.expected(FIRST))[0]
+    contact_id = next(c["id"] for c in world.sandbox.admin.contacts() if c["email"] == member)
+    client = client_for(activations.get_destination(world.ws, "sg"), world.ws.settings)
+    client.remove_from_list(world.list_id(), [contact_id])  # someone removes a member by hand
+    world.sandbox.admin.flush()
+    drift = activations.reconcile(world.ws, world.name, FAST)
+    assert drift.on_list_not_in_snapshot["email"].to_list() == [HAND_ADDED]
+    assert drift.in_snapshot_not_on_list["email"].to_list() == [member]
+    assert not drift.in_sync
+    plain = world.run()
+    assert plain.fields["added"] == 0  # without reconcile, the snapshot still believes it
+    repaired = world.run(reconcile=True)
+    assert repaired.fields["added"] == 1
+    assert repaired.fields["drift"]["in_snapshot_not_on_list"] == 1
+    assert world.on_list() == world.expected(FIRST) | {HAND_ADDED}
+    assert world.snapshot() == world.expected(FIRST)
+    assert activations.reconcile(world.ws, world.name, FAST).in_snapshot_not_on_list.is_empty()
