@@ -34,7 +34,11 @@ ui.show_flash()
 
 edit, results = st.columns([3, 2], gap="large")
 with edit:
-    st.text_input("Name", key="seg_name")
+    st.text_input(
+        "Name",
+        key="seg_name",
+        help="Saving under a new name keeps the old segment: use Rename to rename it.",
+    )
     entity = catalog.entity(st.selectbox("Entity", list(catalog.entities), key="seg_entity"))
     st.session_state[ui.DOC] = sb.set_entity(st.session_state[ui.DOC], entity.name)
     live, problems = ui.current(ws)

@@ -10,7 +10,7 @@ from workbench.destinations.sendgrid.destination import EU_HOST, MODES, Destinat
 from workbench.errors import WorkbenchError
 from workbench.overview import destination_key, is_sandbox
 from workbench.schedules import parse_schedule
-from workbench.secrets import validate_key_format
+from workbench.secrets import SOURCE_KEY_FILE, validate_key_format
 
 NEW = "➕ New destination"
 MODE_TEXT = {
@@ -43,6 +43,8 @@ name = st.text_input("Name", value=dest.name, key=k + "name")
 try:
     key = destination_key(ws, name)
     st.caption(f"API key: {key.masked} (from {key.source})" if key else "No API key saved yet.")
+    if key and key.source != SOURCE_KEY_FILE:
+        st.caption(f"The key from {key.source} is used before any key saved here.")
 except WorkbenchError as error:
     ui.show_error(error)
 st.text_input(
@@ -131,7 +133,12 @@ if save_col.button("Save destination", type="primary", key="dest_save"):
     if "dest_saved" in st.session_state:
         st.rerun()
     ui.show_flash()
-if test_col.button("Test connection", key="dest_test", disabled=choice == NEW):
+if test_col.button(
+    "Test connection",
+    key="dest_test",
+    disabled=choice == NEW,
+    help="Tests the saved destination with its saved key: save changes first.",
+):
     try:
         check = test_connection(ws, choice)
         (st.success if check.ok else st.error)(check.message)

@@ -84,6 +84,19 @@ def _children(doc: dict[str, Any], group_path: Path) -> list[Any]:
     return children
 
 
+def _siblings(doc: dict[str, Any], path: Path) -> list[Any]:
+    """The list holding the node at ``path`` (even a malformed one, so it can be removed)."""
+    siblings = _children(doc, path[:-1])
+    if not 0 <= path[-1] < len(siblings):
+        raise BuilderError(f"no condition at {format_path(path)}")
+    return siblings
+
+
+def group_size(doc: Mapping[str, Any], group_path: Path) -> int:
+    """How many children the group at ``group_path`` has."""
+    return len(_children(dict(doc), group_path))
+
+
 def node_at(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
     """The node at ``path`` (``()`` is the root group); BuilderError when there is none."""
     node: Any = doc.get("filter")
@@ -116,8 +129,7 @@ def remove_node(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
     if not path:
         raise BuilderError("the top-level group cannot be removed: remove its conditions")
     result = copy.deepcopy(dict(doc))
-    node_at(result, path)
-    del _children(result, path[:-1])[path[-1]]
+    del _siblings(result, path)[path[-1]]
     return result
 
 
@@ -126,8 +138,7 @@ def move_node(doc: Mapping[str, Any], path: Path, offset: int) -> dict[str, Any]
     if not path:
         raise BuilderError("the top-level group cannot be moved")
     result = copy.deepcopy(dict(doc))
-    node_at(result, path)
-    siblings = _children(result, path[:-1])
+    siblings = _siblings(result, path)
     target = path[-1] + offset
     if not 0 <= target < len(siblings):
         raise BuilderError(f"cannot move {format_path(path)} past the end of its group")

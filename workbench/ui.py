@@ -8,6 +8,7 @@ before the script), and the add-forms change it and rerun.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path as FilePath
@@ -193,11 +194,14 @@ def _edit(change: Callable[..., dict[str, Any]], *args: Any) -> Callable[[], Non
     return guarded(apply)
 
 
-def _row_text(node: Mapping[str, Any]) -> str:
-    kind = sb.group_kind(node)
+def _row_text(node: Any) -> str:
+    kind = sb.group_kind(node) if isinstance(node, Mapping) else None
     if kind is not None:
         return "**all** of these:" if kind == "and" else "**any** of these:"
-    return describe_node(node)
+    try:
+        return describe_node(node)
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+        return f"`{json.dumps(node, default=str)}`"  # malformed: its problem is shown below
 
 
 def condition_tree(doc: dict[str, Any], problems: list[Problem]) -> None:
@@ -225,14 +229,14 @@ def _condition_row(
     text, move, up, down, drop = st.columns([12, 2, 1, 1, 1])
     indent = "&nbsp;" * 6 * (len(path) - 1)
     text.markdown(f"{indent}`{sb.format_path(path)}` {_row_text(node)}")
-    kind = sb.group_kind(node)
+    kind = sb.group_kind(node) if isinstance(node, Mapping) else None
     if kind is not None:
         other = "or" if kind == "and" else "and"
         move.button(
             f"→ {other.upper()}", key=f"flip_{name}", on_click=_edit(sb.set_combinator, path, other)
         )
     up.button("↑", key=f"up_{name}", on_click=_edit(sb.move_node, path, -1), disabled=path[-1] == 0)
-    last = len(sb.node_at(doc, path[:-1])[sb.group_kind(sb.node_at(doc, path[:-1])) or "and"]) - 1
+    last = sb.group_size(doc, path[:-1]) - 1
     down.button(
         "↓", key=f"down_{name}", on_click=_edit(sb.move_node, path, 1), disabled=path[-1] == last
     )

@@ -46,6 +46,9 @@ def test_move_remove_and_switch_combinator() -> None:
     assert sb.set_combinator(doc, (1,), "and")["filter"]["and"][1] == {"and": [PRO, RICH]}
     assert sb.set_combinator(doc, (), "or")["filter"] == {"or": [SE, {"or": [PRO, RICH]}]}
     assert doc == nested()
+    malformed = {"name": "m", "entity": "customers", "filter": {"and": [1, SE]}}
+    assert sb.remove_node(malformed, (0,))["filter"] == {"and": [SE]}
+    assert sb.group_size(malformed, ()) == 2
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,17 @@ def test_a_bad_pasted_document_lists_its_problems(page: AppTest) -> None:
     assert "colour: unknown key" in shown and "name: required" in shown
 
 
+def test_a_malformed_filter_tree_is_shown_with_its_problems(page: AppTest) -> None:
+    at = page
+    doc = {"name": "odd", "entity": "customers", "filter": {"and": [1, {"or": "x"}, {"op": 2}]}}
+    at.text_area(key="paste_text").input(json.dumps(doc)).run()
+    at.button(key="load_pasted").click().run()
+    assert not at.exception
+    shown = texts(at)
+    assert "filter.and[0]: expected a condition object" in shown
+    assert "filter.and[1].or: expected a non-empty list of conditions" in shown
+
+
 def test_a_pasted_yaml_document_opens_with_its_problems_inline(page: AppTest) -> None:
     at = page
     doc = "name: SE\nentity: customers\nfilter:\n  column: country\n  op: eq\n  value: 5\n"
