@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import polars as pl
 
 from workbench.emails import email_hashes, rows_by_hash, rows_sharing_a_bucket
@@ -113,15 +114,13 @@ def diff_members(
     collisions); the answer is the same for every width. Raises ``DiffInputError``.
     """
     desired = _checked_side(desired, "desired", (EMAIL,))
-    snapshot = _checked_side(snapshot, "snapshot", (EMAIL, CONTACT_ID))
-    pairs = _matching_rows(desired.get_column(EMAIL), snapshot.get_column(EMAIL), hash_bits)
-    in_snapshot = _row_mask(desired.height, pairs.get_column("d"))
-    in_desired = _row_mask(snapshot.height, pairs.get_column("s"))
-    snapshot = _with_email_order_flag(snapshot)
+    snapshot = _with_email_order_flag(_checked_side(snapshot, "snapshot", (EMAIL, CONTACT_ID)))
+    pairs = _candidate_pairs(desired.get_column(EMAIL), snapshot.get_column(EMAIL), hash_bits)
+    in_snapshot, in_desired, unchanged = _confirmed_matches(desired, snapshot, pairs)
     return MembershipDiff(
         to_add=_sorted_by_email(desired.filter(~in_snapshot)),
         to_remove=_sorted_by_email(snapshot.filter(~in_desired)),
-        unchanged=_sorted_by_email(_unchanged_rows(desired, snapshot, pairs, in_desired)),
+        unchanged=_sorted_by_email(unchanged),
     )
 
 
@@ -131,7 +130,8 @@ def _checked_side(frame: pl.DataFrame, side: str, required: tuple[str, ...]) -> 
     email_type = frame.schema[EMAIL]
     if email_type not in (pl.String, pl.Null) and not isinstance(email_type, pl.Categorical):
         raise DiffInputError(f"the {side} {EMAIL!r} column holds {email_type}, not text")
-    frame = frame.with_columns(pl.col(EMAIL).cast(pl.String))
+    # One chunk per column: gathers over many chunks (a Parquet file's row groups) are slow.
+    frame = frame.with_columns(pl.col(EMAIL).cast(pl.String)).rechunk()
     nulls = frame.get_column(EMAIL).null_count()
     if nulls:
         raise DiffInputError(
@@ -151,25 +151,63 @@ def _require_columns(frame: pl.DataFrame, side: str, required: tuple[str, ...]) 
         )
 
 
-def _matching_rows(desired: pl.Series, snapshot: pl.Series, hash_bits: int) -> pl.DataFrame:
-    """Row-number pairs ``d``, ``s`` (u64) of equal emails on the two sides."""
+def _candidate_pairs(desired: pl.Series, snapshot: pl.Series, hash_bits: int) -> pl.DataFrame:
+    """One-to-one row pairs ``d``, ``s`` (u64) whose emails hash alike, not yet confirmed.
+
+    Pairs from a hash bucket that holds several rows on one side are settled here by
+    comparing strings, so what is left pairs each row at most once."""
     row_bits = max(len(desired) - 1, len(snapshot) - 1, 1).bit_length()
-    sides = []
-    for name, emails in (("desired", desired), ("snapshot", snapshot)):
-        by_hash = rows_by_hash(
-            email_hashes(emails, bits=hash_bits), bits=hash_bits, row_bits=row_bits
-        )
-        _reject_duplicates(emails, by_hash, name)
-        sides.append(by_hash)
-    candidates = sides[0].join(sides[1], on="bucket", how="inner", suffix="_s")
-    candidates = candidates.select(d="row", s="row_s")
-    same = desired.gather(candidates.get_column("d")) == snapshot.gather(candidates.get_column("s"))
-    return candidates.filter(same)
+    by_hash_d, shared_d = _side_by_hash(desired, "desired", hash_bits, row_bits)
+    by_hash_s, shared_s = _side_by_hash(snapshot, "snapshot", hash_bits, row_bits)
+    pairs = by_hash_d.join(by_hash_s, on="bucket", how="inner", suffix="_s")
+    pairs = pairs.select(d="row", s="row_s")
+    if shared_d.is_empty() and shared_s.is_empty():
+        return pairs
+    ambiguous = pairs.get_column("d").is_in(shared_d.implode()) | pairs.get_column("s").is_in(
+        shared_s.implode()
+    )
+    settled = pairs.filter(ambiguous)
+    same = desired.gather(settled.get_column("d")) == snapshot.gather(settled.get_column("s"))
+    return pl.concat([pairs.filter(~ambiguous), settled.filter(same)])
 
 
-def _reject_duplicates(emails: pl.Series, by_hash: pl.DataFrame, side: str) -> None:
-    """Raise when an email occurs twice on one side (only rows sharing a hash are compared)."""
-    shared = emails.gather(rows_sharing_a_bucket(by_hash))
+def _side_by_hash(
+    emails: pl.Series, side: str, hash_bits: int, row_bits: int
+) -> tuple[pl.DataFrame, pl.Series]:
+    """One side's rows ordered by hash, and the rows that share a hash bucket."""
+    by_hash = rows_by_hash(email_hashes(emails, bits=hash_bits), bits=hash_bits, row_bits=row_bits)
+    shared = rows_sharing_a_bucket(by_hash)
+    _reject_duplicates(emails.gather(shared), side)
+    return by_hash, shared
+
+
+def _confirmed_matches(
+    desired: pl.DataFrame, snapshot: pl.DataFrame, pairs: pl.DataFrame
+) -> tuple[pl.Series, pl.Series, pl.DataFrame]:
+    """Masks of the desired rows in the snapshot and of the snapshot rows desired, and the
+    unchanged rows (in snapshot order), after comparing the paired emails as strings."""
+    d_rows, s_rows = pairs.get_column("d").to_numpy(), pairs.get_column("s").to_numpy()
+    in_snapshot = np.zeros(desired.height, dtype=bool)
+    in_snapshot[d_rows] = True
+    in_desired = np.zeros(snapshot.height, dtype=bool)
+    in_desired[s_rows] = True
+    desired_row_of = np.zeros(snapshot.height, dtype=np.uint64)
+    desired_row_of[s_rows] = d_rows
+    desired_rows = desired_row_of[in_desired]
+    kept = snapshot.filter(pl.Series(in_desired))
+    from_desired = desired.gather(pl.Series(desired_rows))
+    same = (kept.get_column(EMAIL) == from_desired.get_column(EMAIL)).to_numpy()
+    if not same.all():  # hash collisions between different emails: not matches after all
+        in_snapshot[desired_rows[~same]] = False
+        in_desired[np.flatnonzero(in_desired)[~same]] = False
+        kept, from_desired = kept.filter(pl.Series(same)), from_desired.filter(pl.Series(same))
+    unchanged = _unchanged_frame(kept, from_desired)
+    return pl.Series(in_snapshot), pl.Series(in_desired), unchanged
+
+
+def _reject_duplicates(shared: pl.Series, side: str) -> None:
+    """Raise when an email occurs twice on one side; ``shared`` holds every candidate (the
+    emails of rows that share a hash bucket)."""
     repeated = shared.len() - shared.n_unique()
     if repeated:
         raise DiffInputError(
@@ -178,25 +216,16 @@ def _reject_duplicates(emails: pl.Series, by_hash: pl.DataFrame, side: str) -> N
         )
 
 
-def _row_mask(height: int, rows: pl.Series) -> pl.Series:
-    """A boolean mask of ``height`` rows, true at ``rows``."""
-    mask = pl.zeros(height, dtype=pl.Boolean, eager=True)
-    return mask.scatter(rows, True) if len(rows) else mask
-
-
-def _unchanged_rows(
-    desired: pl.DataFrame, snapshot: pl.DataFrame, pairs: pl.DataFrame, in_desired: pl.Series
-) -> pl.DataFrame:
-    """Rows in both, in snapshot order: the desired columns plus the snapshot's others."""
-    desired_row_of = pl.zeros(snapshot.height, dtype=pl.UInt64, eager=True)
-    if pairs.height:
-        desired_row_of.scatter(pairs.get_column("s"), pairs.get_column("d"))
-    kept = snapshot.filter(in_desired)
-    from_desired = desired.drop(EMAIL).gather(desired_row_of.filter(in_desired))
+def _unchanged_frame(kept: pl.DataFrame, from_desired: pl.DataFrame) -> pl.DataFrame:
+    """The desired columns of the matched rows, then the snapshot's other columns (those the
+    desired side has too get the suffix ``_snapshot``); the email column is the snapshot's."""
     others = kept.drop(EMAIL)
-    others = others.rename({c: c + SNAPSHOT_SUFFIX for c in others.columns if c in desired.columns})
-    columns = [kept.get_column(EMAIL), *from_desired.get_columns(), *others.get_columns()]
-    return pl.DataFrame(columns).select([*desired.columns, *others.columns])
+    clashing = {c: c + SNAPSHOT_SUFFIX for c in others.columns if c in from_desired.columns}
+    others = others.rename(clashing)
+    columns = [kept.get_column(EMAIL), *from_desired.drop(EMAIL).get_columns()]
+    return pl.DataFrame([*columns, *others.get_columns()]).select(
+        [*from_desired.columns, *others.columns]
+    )
 
 
 def _with_email_order_flag(frame: pl.DataFrame) -> pl.DataFrame:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from workbench.errors import CatalogError
@@ -81,9 +82,8 @@ class NormalisedEmails:
 
 
 def normalised_email_expr(column: str) -> pl.Expr:
-    """A polars expression: the column trimmed and lower-cased, null when empty."""
-    cleaned = pl.col(column).str.strip_chars().str.to_lowercase()
-    return pl.when(cleaned.str.len_bytes() > 0).then(cleaned)
+    """A polars expression: the column trimmed and lower-cased (empty strings stay empty)."""
+    return pl.col(column).str.strip_chars().str.to_lowercase()
 
 
 def email_is_valid_expr(column: str) -> pl.Expr:
@@ -165,22 +165,27 @@ def rows_by_hash(hashes: pl.Series, *, bits: int = 64, row_bits: int | None = No
     """
     row_bits = row_bits or max(len(hashes) - 1, 1).bit_length()
     kept_bits = min(bits, 64 - row_bits)
-    row_scale = pl.lit(2**row_bits, dtype=pl.UInt64)
-    prefix = pl.col("hash") // pl.lit(2 ** (bits - kept_bits), dtype=pl.UInt64)
-    rows = pl.int_range(pl.len(), dtype=pl.UInt64)
-    packed = pl.DataFrame({"hash": hashes}).select(key=(prefix * row_scale + rows).sort())
-    return packed.select(
-        bucket=(pl.col("key") // row_scale).set_sorted(), row=pl.col("key") % row_scale
+    prefix = hashes.to_numpy() >> np.uint64(bits - kept_bits)
+    packed = (prefix << np.uint64(row_bits)) | np.arange(len(hashes), dtype=np.uint64)
+    ordered = pl.Series(packed).sort().to_numpy()
+    return pl.DataFrame(
+        [
+            pl.Series("bucket", ordered >> np.uint64(row_bits)).set_sorted(),
+            pl.Series("row", ordered & np.uint64(2**row_bits - 1)),
+        ]
     )
 
 
 def rows_sharing_a_bucket(by_hash: pl.DataFrame) -> pl.Series:
-    """The row numbers (ascending) whose bucket holds more than one row."""
-    bucket = by_hash.get_column("bucket")
-    alone = (bucket != bucket.shift(1)).fill_null(True) & (bucket != bucket.shift(-1)).fill_null(
-        True
-    )
-    return by_hash.get_column("row").filter(~alone).sort()
+    """The row numbers (ascending, u64) whose bucket holds more than one row."""
+    buckets = by_hash.get_column("bucket").to_numpy()
+    same_as_next = buckets[1:] == buckets[:-1]
+    shared = np.zeros(len(buckets), dtype=bool)
+    shared[1:] |= same_as_next
+    shared[:-1] |= same_as_next
+    rows = by_hash.get_column("row").to_numpy()[shared]
+    rows.sort()
+    return pl.Series("row", rows, dtype=pl.UInt64)
 
 
 def _select_members(
@@ -207,19 +212,27 @@ def _select_members(
             f"the email column {email_column!r} holds {email_type}, not text; "
             "choose the column that holds email addresses"
         )
-    selected = frame.lazy().select(
-        pl.col(key_column), pl.col(email_column).cast(pl.String).alias("raw_email")
+    selected = (
+        frame.lazy()
+        .select(pl.col(key_column), pl.col(email_column).cast(pl.String).alias("raw_email"))
+        .collect()
     )
-    return selected.sort(key_column, maintain_order=True, nulls_last=True).collect()
+    if selected.get_column(key_column).is_sorted(nulls_last=True):
+        return selected
+    return selected.sort(key_column, maintain_order=True, nulls_last=True)
 
 
 def _check_rows(members: pl.DataFrame, key_column: str) -> pl.DataFrame:
-    """Every member with its normalised email and whether that email passes the rule."""
+    """Every member with its normalised email (null when empty) and whether it passes the rule.
+
+    Runs on the streaming engine, which spreads the string work over all cores."""
+    email = pl.col("email")
     return (
         members.lazy()
         .with_columns(email=normalised_email_expr("raw_email"))
+        .with_columns(email=pl.when(email != "").then(email))
         .with_columns(is_valid=email_is_valid_expr("email").fill_null(False))
-        .collect()
+        .collect(engine="streaming")
     )
 
 
