@@ -58,9 +58,11 @@ with edit:
         if st.form_submit_button("Register"):
             try:
                 register_entity(ws, sb.entity_spec(fields, to, foreign_key))
-                st.success(f"Registered entity {fields['name']!r}: choose it above.")
             except WorkbenchError as error:
                 st.error(str(error))
+            else:
+                ui.flash("success", f"Registered entity {fields['name']!r}: choose it above.")
+                st.rerun()
 
 with results:
     if problems:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import date
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -191,3 +193,32 @@ def test_analyses_rename_and_duplicate(page: AppTest, app_env: Settings) -> None
         "Free", "Professionals", "Professionals copy"
     ]  # fmt: skip
     assert at.selectbox(key="seg_choice").value == "Professionals copy"
+
+
+def test_a_date_picker_condition_counts_like_the_engine(page: AppTest, app_env: Settings) -> None:
+    at = page
+    add_column_condition(at, "signup_at", "before")
+    at.date_input(key="add_value_signup_at_date").set_value(date(2026, 1, 1)).run()
+    at.button(key="add_condition").click().run()
+    assert not at.exception
+    before = {"column": "signup_at", "op": "before", "value": "2026-01-01"}
+    with Workspace(app_env) as ws:
+        engine = count(ws, {"name": "x", "entity": "customers", "filter": before})
+    assert members_shown(at) == engine > 0
+
+
+def test_registering_a_csv_file_makes_it_an_entity(page: AppTest, tmp_path: Path) -> None:
+    csv = tmp_path / "web_orders.csv"
+    csv.write_text("id,customer_id,total\n1,1,9.5\n2,2,20\n", encoding="utf-8")
+    at = page
+    for field, value in (("name", "web_orders"), ("source", str(csv)), ("primary_key", "id"),
+                         ("fk", "customer_id")):  # fmt: skip
+        at.text_input(key=f"reg_{field}").input(value)
+    at.selectbox(key="reg_to").set_value("customers")
+    at.button(key="FormSubmitter:reg-Register").click().run()
+    assert not at.exception
+    assert "Registered entity 'web_orders'" in texts(at)
+    assert "web_orders" in at.selectbox(key="seg_entity").options
+    at.text_input(key="reg_primary_key").input("no_such_column")
+    at.button(key="FormSubmitter:reg-Register").click().run()
+    assert any("primary key 'no_such_column' is not a column" in e.value for e in at.error)
