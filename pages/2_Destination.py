@@ -7,7 +7,7 @@ import streamlit as st
 from workbench import ui
 from workbench.activations import create_destination, get_destination, test_connection
 from workbench.destinations.sendgrid.destination import EU_HOST, MODES, Destination
-from workbench.errors import WorkbenchError
+from workbench.errors import ConfigError, WorkbenchError
 from workbench.overview import destination_key, is_sandbox
 from workbench.schedules import parse_schedule
 from workbench.secrets import SOURCE_KEY_FILE, validate_key_format
@@ -105,6 +105,8 @@ share = st.slider(
 
 def save() -> None:
     """Save the destination and the typed key; open it, with the key cleared from the form."""
+    if not name.strip():
+        raise ConfigError("give the destination a name (for example sendgrid) before saving it")
     typed = str(st.session_state.get("dest_api_key", "")).strip()
     warnings = validate_key_format(typed) if typed else []
     guards = {"allow_empty": allow_empty, "max_remove_fraction": share / 100}

@@ -67,3 +67,12 @@ def test_a_bad_schedule_is_explained_and_not_saved(page: AppTest, app_env: Setti
     at.button(key="dest_save").click().run()
     assert not at.exception
     assert Store(app_env.state_db_path).list_destinations() == []
+
+
+def test_a_destination_needs_a_name(page: AppTest, app_env: Settings) -> None:
+    at = page
+    at.text_input(key="➕ New destination_name").input("  ").run()
+    at.button(key="dest_save").click().run()
+    assert not at.exception
+    assert any("give the destination a name" in e.value for e in at.error)
+    assert Store(app_env.state_db_path).list_destinations() == []
