@@ -95,3 +95,32 @@ def test_description_reads_like_the_document(catalog) -> None:
 )  # fmt: skip
 def test_description_of_special_cases(node, text, catalog) -> None:
     assert describe_segment(people_segment(node), catalog) == text
+
+
+def test_snowflake_gets_coalesce_instead_of_is_true(catalog) -> None:
+    sql = compile_segment(FULL, catalog, as_of=AS_OF, dialect="snowflake").sql
+    assert "IS TRUE" not in sql and "IS FALSE" not in sql
+    assert 'COALESCE(("t0"."country" = :p1), FALSE)' in sql
+
+
+def test_the_coalesce_form_selects_the_same_rows(con, catalog) -> None:
+    from tests.segments.test_operators import CASES, _condition
+    from tests.segments.test_related import NESTED, RELATED_CASES
+    from workbench.segments.compiler import (
+        PredicateCompiler,
+        _coalesced,
+        as_lookup,
+        member_query,
+        parse_segment,
+    )
+
+    nodes = [_condition(*case) for case in CASES] + [NESTED, *RELATED_CASES]
+    for node in (*nodes, *({"not": n} for n in nodes)):
+        compiler = PredicateCompiler(catalog, as_lookup(None), AS_OF)
+        tree = member_query(catalog.entity("people"), compiler.segment(parse_segment(
+            people_segment(node))))  # fmt: skip
+        native = tree.sql(dialect="duckdb")
+        portable = tree.copy().transform(_coalesced).sql(dialect="duckdb")
+        assert "IS TRUE" not in portable and "IS FALSE" not in portable
+        rows = [con.sql(sql, params=compiler.params).fetchall() for sql in (native, portable)]
+        assert rows[0] == rows[1], node

@@ -36,6 +36,7 @@ from workbench.segments.validate import Lookup, node_kind, validate_segment
 from workbench.segments.values import parse_moment, to_naive_utc
 
 DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery")
+NATIVE_IS_BOOLEAN = ("duckdb", "postgres", "bigquery")  # dialects that have ``x IS TRUE``
 TOP_ALIAS = "t0"  # the segment's own entity; related entities nest as t1, t2, ...
 _AGGREGATES: dict[str, Callable[..., exp.Expression]] = {
     "sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max,
@@ -262,6 +263,21 @@ def count_query(entity: Entity, predicate: exp.Expression) -> exp.Select:
     return query.where(predicate, copy=False)
 
 
+def _coalesced(node: exp.Expression) -> exp.Expression:
+    """``(p) IS TRUE`` -> ``COALESCE(p, FALSE)``; ``(p) IS FALSE`` -> ``COALESCE(NOT p, FALSE)``."""
+    if isinstance(node, exp.Is) and isinstance(node.expression, exp.Boolean):
+        pred = node.this if node.expression.this else negate(node.this)
+        return exp.Coalesce(this=pred, expressions=[exp.false()])
+    return node
+
+
+def render(query: exp.Expression, dialect: str) -> str:
+    """SQL text for ``dialect``; where ``IS TRUE`` is not SQL (Snowflake...), COALESCE."""
+    if dialect not in NATIVE_IS_BOOLEAN:
+        query = query.transform(_coalesced)
+    return query.sql(dialect=dialect)
+
+
 def check_dialect(dialect: str) -> None:
     """A WorkbenchError naming the usual dialects when sqlglot does not know ``dialect``."""
     try:
@@ -286,4 +302,4 @@ def compile_segment(
     parsed = checked_segment(segment, catalog, resolved)
     compiler = PredicateCompiler(catalog, resolved, resolve_as_of(as_of))
     query = member_query(catalog.entity(parsed.entity), compiler.segment(parsed), columns)
-    return CompiledSegment(query.sql(dialect=dialect), compiler.params, dialect)
+    return CompiledSegment(render(query, dialect), compiler.params, dialect)

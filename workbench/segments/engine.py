@@ -28,6 +28,7 @@ from workbench.segments.compiler import (
     checked_segment,
     count_query,
     member_query,
+    render,
     resolve_as_of,
 )
 from workbench.segments.model import Segment
@@ -176,4 +177,4 @@ def segment_sql(
     check_dialect(dialect)
     prep = prepare(ws, segment, as_of, lookup)
     query = member_query(prep.entity, prep.predicate())
-    return CompiledSegment(query.sql(dialect=dialect), dict(prep.compiler.params), dialect)
+    return CompiledSegment(render(query, dialect), dict(prep.compiler.params), dialect)
