@@ -116,17 +116,22 @@ def is_valid_email(s: str) -> bool:
 
 
 def normalise_emails(
-    frame: pl.DataFrame | pl.LazyFrame, email_column: str = "email", key_column: str = "id"
+    frame: pl.DataFrame | pl.LazyFrame,
+    email_column: str = "email",
+    key_column: str = "id",
+    *,
+    hash_bits: int = 64,
 ) -> NormalisedEmails:
     """Trim, lower-case, validate and de-duplicate the emails of a member frame.
 
     Raises ``CatalogError`` when a column is missing or the email column is not text.
-    See the module docstring for the rule and the drop reasons.
+    See the module docstring for the rule and the drop reasons. ``hash_bits`` narrows the
+    hash used to find duplicates (a test knob that forces collisions; same answer).
     """
     members = _select_members(frame, email_column, key_column)
     checked = _check_rows(members, key_column)
     candidates = checked.filter("is_valid").drop("is_valid")
-    valid, duplicates = _split_duplicates(candidates, key_column)
+    valid, duplicates = _split_duplicates(candidates, key_column, hash_bits)
     rejected = checked.filter(~pl.col("is_valid")).select(
         key_column,
         "raw_email",
@@ -237,23 +242,24 @@ def _check_rows(members: pl.DataFrame, key_column: str) -> pl.DataFrame:
 
 
 def _split_duplicates(
-    candidates: pl.DataFrame, key_column: str
+    candidates: pl.DataFrame, key_column: str, hash_bits: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split valid rows (in key order) into one representative per email and the duplicates.
 
     Rows alone in their hash bucket are representatives without further work; only rows that
     share a bucket are compared as strings, so a hash collision never merges two emails.
     """
-    by_hash = rows_by_hash(email_hashes(candidates.get_column("email")))
-    contested_rows = rows_sharing_a_bucket(by_hash)
-    contested = pl.zeros(candidates.height, dtype=pl.Boolean, eager=True)
-    contested.scatter(contested_rows, True)
-    resolved = candidates.filter(contested).with_columns(
+    emails = candidates.get_column("email")
+    by_hash = rows_by_hash(email_hashes(emails, bits=hash_bits), bits=hash_bits)
+    contested_rows = rows_sharing_a_bucket(by_hash).to_numpy()
+    contested = np.zeros(candidates.height, dtype=bool)
+    contested[contested_rows] = True
+    resolved = candidates.filter(pl.Series(contested)).with_columns(
         duplicate_of=pl.col(key_column).first().over("email"),
         is_representative=pl.col("email").is_first_distinct(),
     )
-    is_duplicate = pl.zeros(candidates.height, dtype=pl.Boolean, eager=True)
-    is_duplicate.scatter(contested_rows.filter(~resolved["is_representative"]), True)
+    is_duplicate = np.zeros(candidates.height, dtype=bool)
+    is_duplicate[contested_rows[~resolved.get_column("is_representative").to_numpy()]] = True
     duplicates = resolved.filter(~pl.col("is_representative")).select(
         key_column,
         "raw_email",
@@ -261,7 +267,8 @@ def _split_duplicates(
         reason=pl.lit(REASON_DUPLICATE),
         duplicate_of="duplicate_of",
     )
-    return candidates.filter(~is_duplicate).select(key_column, "email"), duplicates
+    valid = candidates.filter(pl.Series(~is_duplicate)).select(key_column, "email")
+    return valid, duplicates
 
 
 def _summarise(
