@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "workbench.demo",
     "workbench.catalog_cli",
     "workbench.segments.cli",
+    "workbench.activations_cli",
+    "workbench.sandbox",
 )
 
 

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Time limit of one SendGrid HTTP call, in seconds."
     )
 
+    sync_poll_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest wait between two polls of a SendGrid job while a push follows it.",
+    )
+
     @cached_property
     def warehouse_path(self) -> Path:
         """The warehouse file in use: the configured one, or the demo warehouse in ``home``."""
