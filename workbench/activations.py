@@ -23,8 +23,8 @@ from typing import Any
 
 import polars as pl
 
+from workbench.destinations.sendgrid import approval, sync_context, sync_run
 from workbench.destinations.sendgrid import reconcile as drift
-from workbench.destinations.sendgrid import sync_run
 from workbench.destinations.sendgrid.destination import (
     DefaultSettings,
     Destination,
@@ -36,13 +36,13 @@ from workbench.destinations.sendgrid.models import ConnectionCheck
 from workbench.destinations.sendgrid.reconcile import Drift
 from workbench.destinations.sendgrid.run_record import RunRecord, build_run_log, export_log
 from workbench.destinations.sendgrid.sync import SyncPlan
-from workbench.destinations.sendgrid.sync_run import SyncOptions
+from workbench.destinations.sendgrid.sync_context import SyncOptions
 from workbench.errors import ConfigError, ConflictError
 from workbench.secrets import save_api_key
 from workbench.workspace import Workspace
 
 OVERRIDE_KEYS = ("list_name", "email_column", "schedule", "mode", "guards")
-AsOf = sync_run.AsOf
+AsOf = sync_context.AsOf
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def run(
 
 def approve_run(ws: Workspace, run_id: int, options: SyncOptions | None = None) -> RunRecord:
     """Apply exactly the stored plan of a run that waits for approval."""
-    return sync_run.approve_run(ws, run_id, options or SyncOptions())
+    return approval.approve_run(ws, run_id, options or SyncOptions())
 
 
 def reconcile(ws: Workspace, name: str, options: SyncOptions | None = None) -> Drift:

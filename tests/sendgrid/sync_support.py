@@ -19,7 +19,9 @@ import pytest
 from workbench import activations
 from workbench.destinations.sendgrid.run_record import RunRecord
 from workbench.destinations.sendgrid.sandbox import SandboxServer
-from workbench.destinations.sendgrid.sync_run import SyncOptions
+from workbench.destinations.sendgrid.sandbox import store as sandbox_store
+from workbench.destinations.sendgrid.sandbox.store import TRUTH, VISIBLE
+from workbench.destinations.sendgrid.sync_context import SyncOptions
 from workbench.emails import is_valid_email, normalise_email
 from workbench.workspace import Workspace
 
@@ -87,6 +89,14 @@ class World:
     def writes(self) -> list[dict[str, Any]]:
         """The write requests the sandbox received."""
         return [r for r in self.sandbox.admin.request_log() if r["endpoint"] in WRITES]
+
+
+def delete_contact(world: World, email: str) -> None:
+    """Delete a contact in the sandbox as a SendGrid user would (its memberships go too)."""
+    contact_id = next(c["id"] for c in world.sandbox.admin.contacts() if c["email"] == email)
+    with sandbox_store.transaction(world.sandbox.config.state_path) as conn:
+        for layer in (TRUTH, VISIBLE):
+            sandbox_store.delete_contact(conn, layer, contact_id)
 
 
 def make_world(

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from workbench import activations
 from workbench.config import Settings
-from workbench.destinations.sendgrid.sync_run import SyncOptions
+from workbench.destinations.sendgrid.sync_context import SyncOptions
 from workbench.workspace import Workspace
 
 home, warehouse, name = sys.argv[1:4]

@@ -10,10 +10,11 @@ import polars as pl
 import sendgrid
 
 from tests.sendgrid.helpers import call
-from tests.sendgrid.sync_support import World, world  # noqa: F401
+from tests.sendgrid.sync_support import FAST, World, delete_contact, world  # noqa: F401
 from workbench import activations
-from workbench.destinations.sendgrid.sandbox import store as sandbox_store
-from workbench.destinations.sendgrid.sandbox.store import TRUTH, VISIBLE
+from workbench.destinations.sendgrid.sync_context import open_context
+from workbench.destinations.sendgrid.sync_run import apply_run
+from workbench.destinations.sendgrid.sync_state import Batch, save_batches
 from workbench.secrets import save_api_key
 
 FIRST = set(range(1, 151))
@@ -69,14 +70,6 @@ def test_an_upsert_job_that_errors_fails_the_run_and_the_next_run_adds_them(worl
     assert world.contact_count() == before
 
 
-def delete_contact(world: World, email: str) -> None:
-    """Delete a contact in the sandbox as a SendGrid user would (its memberships go too)."""
-    contact_id = next(c["id"] for c in world.sandbox.admin.contacts() if c["email"] == email)
-    with sandbox_store.transaction(world.sandbox.config.state_path) as conn:
-        for layer in (TRUTH, VISIBLE):
-            sandbox_store.delete_contact(conn, layer, contact_id)
-
-
 def test_a_stale_contact_id_on_removal_is_skipped_and_forgotten(world: World) -> None:
     world.run()
     leavers = sorted(world.expected(FIRST) - world.expected(LATER))
@@ -130,3 +123,17 @@ def test_no_run_ever_creates_a_contact(world: World) -> None:
         record = world.run(approve=True)
         assert record.status == "succeeded" and record.alarms == []
     assert world.contact_count() == before
+
+
+def test_a_job_that_reports_created_contacts_raises_an_alarm_on_the_run(world: World) -> None:
+    # A contact deleted between lookup and upsert is the real-world way this happens; here the
+    # persisted batch names an address SendGrid does not know, which the upsert creates.
+    world.run()
+    ctx = open_context(world.ws, world.name, FAST)
+    run_id = world.ws.store.create_run(world.name, {"status": "planned"})
+    entry = {"email": "ghost@example.org"}
+    save_batches(world.ws.store, [Batch(run_id, 0, "add", [entry["email"]], ["gone-id"], [entry])])
+    record = apply_run(ctx, run_id)
+    assert len(record.alarms) == 1 and "1 contact(s) CREATED" in record.alarms[0]
+    assert "ALARM" in record.describe()
+    assert activations.get_run(world.ws, run_id).alarms == record.alarms

@@ -6,9 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from tests.sendgrid.sync_support import FAST, World, make_world, world  # noqa: F401
+from tests.sendgrid.sync_support import (  # noqa: F401
+    FAST,
+    World,
+    delete_contact,
+    make_world,
+    world,
+)
 from workbench import activations
 from workbench.destinations.sendgrid.destination import client_for
 from workbench.destinations.sendgrid.sandbox import SandboxServer
@@ -105,3 +112,24 @@ def test_reconcile_reports_drift_and_a_reconciling_run_repairs_it(world: World) 
     assert world.on_list() == world.expected(FIRST) | {HAND_ADDED}
     assert world.snapshot() == world.expected(FIRST)
     assert activations.reconcile(world.ws, world.name, FAST).in_snapshot_not_on_list.is_empty()
+
+
+def test_approval_drops_contacts_deleted_since_the_plan_instead_of_creating_them(
+    world: World,
+) -> None:
+    world.run()
+    later = set(range(100, 200))
+    world.set_segment(later)
+    waiting = world.run()
+    assert waiting.status == "needs_approval"
+    log = activations.run_log(world.ws, waiting.id)
+    deleted = sorted(log.filter(pl.col("action") == "add")["email"].to_list())[0]
+    delete_contact(world, deleted)  # while the plan waits, someone deletes the contact
+    before = world.contact_count()
+    applied = activations.approve_run(world.ws, waiting.id, FAST)
+    assert applied.status == "succeeded" and applied.alarms == []
+    assert applied.fields["vanished_since_plan"] == 1
+    assert world.contact_count() == before  # the deleted contact was not created again
+    assert world.on_list() == world.expected(later) - {deleted}
+    log = activations.run_log(world.ws, waiting.id).filter(pl.col("email") == deleted)
+    assert log["reason"].to_list() == ["contact deleted in SendGrid since the plan"]

@@ -16,7 +16,7 @@ from workbench.errors import ConflictError, RemoteNotFound
 from .client import SendGridClient
 
 if TYPE_CHECKING:
-    from .sync_run import Context
+    from .sync_context import Context
 
 
 def stored_list_exists(client: SendGridClient, list_id: str) -> bool:

@@ -23,7 +23,7 @@ from .models import Contact
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
 
-    from .sync_run import Context, SyncOptions
+    from .sync_context import Context, SyncOptions
 
 DRIFT_SCHEMA = {"email": pl.String, "contact_id": pl.String}
 
@@ -88,7 +88,7 @@ def correct_snapshot(ctx: Context, list_id: str, desired: NormalisedEmails) -> d
 
 def reconcile(ws: Workspace, name: str, options: SyncOptions) -> Drift:
     """The drift of an activation's list (reads SendGrid, changes nothing)."""
-    from .sync_run import list_name_of, open_context
+    from .sync_context import list_name_of, open_context
 
     ctx = open_context(ws, name, options)
     list_id = ctx.activation.list_id

@@ -9,108 +9,28 @@ reason; the snapshot only ever holds what SendGrid confirmed, so nothing is lost
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from workbench.emails import NormalisedEmails, normalise_emails
-from workbench.errors import ConfigError, ConflictError, DestinationError, WorkbenchError
-from workbench.segments import members
+from workbench.errors import DestinationError, WorkbenchError
 
 from . import sync_lock
-from .client import SendGridClient
-from .destination import DefaultSettings, Destination, client_for
 from .lists import list_deleted_error, resolve_list, stored_list_exists
 from .run_record import RunRecord, tally, write_skipped
 from .sync import SyncPlan, guard_problems, plan_sync
 from .sync_apply import Applier, plan_batches
+from .sync_context import (
+    AsOf,
+    Context,
+    SyncOptions,
+    desired_members,
+    list_name_of,
+    open_context,
+)
 from .sync_state import Batch, load_batches, save_batches, unfinished_run
 
 if TYPE_CHECKING:
-    from workbench.activations import Activation
     from workbench.workspace import Workspace
-
-AsOf = datetime | date | str | None
-POLL_ENV = "WORKBENCH_SYNC_POLL_S"
-DEFAULT_POLL_S = 5.0
-
-
-def default_poll_s() -> float:
-    """``WORKBENCH_SYNC_POLL_S`` (until it becomes a Settings field), else 5 seconds."""
-    try:
-        return max(float(os.environ.get(POLL_ENV, DEFAULT_POLL_S)), 0.001)
-    except ValueError:
-        raise ConfigError(f"{POLL_ENV} must be a number of seconds") from None
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    """How a run polls and waits; ``client`` holds SendGridClient options (e.g. backoff).
-
-    Jobs are polled quickly at first and then every ``poll_s`` at most; exports every
-    ``poll_s``.
-    """
-
-    poll_s: float = field(default_factory=default_poll_s)
-    job_timeout_s: float = 900.0
-    heartbeat_s: float = 5.0
-    client: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Context:
-    """Everything one run of one activation needs."""
-
-    ws: Workspace
-    activation: Activation
-    destination: Destination
-    settings: DefaultSettings
-    client: SendGridClient
-    options: SyncOptions
-    calls_recorded: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        """The activation's name."""
-        return self.activation.name
-
-    def reload(self) -> None:
-        """Read the activation again (after its list id changed)."""
-        from workbench.activations import get_activation
-
-        self.activation = get_activation(self.ws, self.name)
-
-
-def open_context(ws: Workspace, name: str, options: SyncOptions) -> Context:
-    """Load the activation, its destination and a client for it."""
-    from workbench.activations import get_activation, get_destination
-
-    activation = get_activation(ws, name)
-    destination = get_destination(ws, activation.destination)
-    client = client_for(destination, ws.settings, **options.client)
-    return Context(ws, activation, destination, activation.settings(destination), client, options)
-
-
-def list_name_of(ctx: Context) -> str:
-    """The list name: the template filled with the segment's and entity's names."""
-    doc = ctx.ws.store.get_segment(ctx.activation.segment)
-    return ctx.settings.list_name.format(segment=ctx.activation.segment, entity=doc.get("entity"))
-
-
-def desired_members(ctx: Context, as_of: AsOf) -> NormalisedEmails:
-    """The segment's members with their emails normalised (dropped rows keep their reason)."""
-    doc = ctx.ws.store.get_segment(ctx.activation.segment)
-    entity = ctx.ws.catalog().entity(str(doc.get("entity")))
-    email_column = ctx.settings.email_column or entity.spec.email_column
-    if not email_column:
-        raise ConfigError(
-            f"entity {entity.name!r} has no email column: set the activation's email column"
-        )
-    key = entity.spec.primary_key
-    frame = members(ctx.ws, doc, as_of, columns=[key, email_column])
-    return normalise_emails(frame, email_column, key)
 
 
 def make_plan(ctx: Context, as_of: AsOf, list_id: str | None) -> SyncPlan:
@@ -239,20 +159,6 @@ def supersede_waiting_runs(ctx: Context) -> None:
             ctx.ws.store.update_run(
                 int(old["id"]), status="abandoned", message="stopped while planning; nothing sent"
             )
-
-
-def approve_run(ws: Workspace, run_id: int, options: SyncOptions) -> RunRecord:
-    """Apply the stored plan of a run that waits for approval."""
-    name = str(ws.store.get_run(run_id)["activation"])
-    ctx = open_context(ws, name, options)
-    with sync_lock.locked(ws.store, name, options.heartbeat_s):
-        status = ws.store.get_run(run_id)["status"]
-        if status != "needs_approval":
-            raise ConflictError(
-                f"run {run_id} is {status}: only a run waiting for approval can be approved"
-            )
-        ws.store.update_run(run_id, approved=True)
-        return apply_run(ctx, run_id)
 
 
 def apply_run(ctx: Context, run_id: int, started: float | None = None) -> RunRecord:

@@ -100,6 +100,15 @@ def _write_status(con: Any, batch: Batch) -> None:
     )
 
 
+def rewrite_batch(store: Store, batch: Batch) -> None:
+    """Store a batch's changed rows (an approved plan minus contacts deleted since)."""
+    with store.transaction() as con:
+        con.execute(
+            "UPDATE run_batches SET payload = ?, updated_at = ? WHERE run_id = ? AND seq = ?",
+            (batch.payload(), utc_now(), batch.run_id, batch.seq),
+        )
+
+
 def confirm_batch(store: Store, activation: str, batch: Batch, gone_ids: set[str]) -> None:
     """Mark a batch confirmed and record its members in the snapshot, atomically.
 
