@@ -133,3 +133,31 @@ def test_approval_drops_contacts_deleted_since_the_plan_instead_of_creating_them
     assert world.on_list() == world.expected(later) - {deleted}
     log = activations.run_log(world.ws, waiting.id).filter(pl.col("email") == deleted)
     assert log["reason"].to_list() == ["contact deleted in SendGrid since the plan"]
+
+
+def test_a_list_of_the_same_name_made_by_someone_else_is_not_taken_silently(
+    world: World,
+) -> None:
+    theirs = world.sandbox.admin.create_list(world.name)
+    record = world.run()
+    assert record.status == "failed"
+    assert f"a SendGrid list named {world.name!r} exists already" in record.message
+    assert "adopt" in record.message
+    assert world.sandbox.admin.list_members(theirs) == set()
+    config = world.ws.store.get_activation(world.name)
+    world.ws.store.save_activation(world.name, {**config, "adopt_existing_list": True})
+    assert world.run().status == "succeeded"
+    adopted = activations.get_activation(world.ws, world.name)
+    assert adopted.list_id == theirs and not adopted.created_by_us
+    assert world.on_list() == world.expected(FIRST)
+
+
+def test_a_list_created_just_before_a_crash_is_recognised_as_ours(world: World) -> None:
+    config = world.ws.store.get_activation(world.name)
+    world.ws.store.save_activation(world.name, {**config, "creating_list": world.name})
+    created = world.sandbox.admin.create_list(world.name)  # the crash came before its id was saved
+    assert world.run().status == "succeeded"
+    ours = activations.get_activation(world.ws, world.name)
+    assert ours.list_id == created and ours.created_by_us
+    client = client_for(activations.get_destination(world.ws, "sg"), world.ws.settings)
+    assert [sg_list.name for sg_list in client.lists()].count(world.name) == 1  # not created twice
