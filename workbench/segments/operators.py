@@ -93,10 +93,26 @@ def negate(predicate: exp.Expression) -> exp.Expression:
 
 def guarded(pred: exp.Expression, on_null: bool) -> exp.Expression:
     """``pred`` made two-valued: ``(pred) IS TRUE``, or ``NOT (pred) IS FALSE`` when a NULL
-    column should count as true. (DuckDB still pushes these down into the scan; a COALESCE
-    or an ``AND c IS NOT NULL`` guard measured ~20% slower on 5M rows.)"""
+    column should count as true.
+
+    DuckDB simplifies ``(x >= a) IS TRUE`` back into a plain range filter on the scan, but not
+    ``(x BETWEEN a AND b) IS TRUE`` nor ``(p AND q) IS TRUE``, so ranges are built as two
+    comparisons and a conjunction is guarded part by part (true exactly when every part is).
+    A COALESCE or an ``AND x IS NOT NULL`` guard measured 5x / 1.2x slower on 5M rows.
+    """
+    if not on_null and isinstance(pred, exp.And):
+        parts = [pred.this, pred.expression]  # ranges: exactly two comparisons
+        return all_of(*(guarded(part, False) for part in parts))
     test = exp.Is(this=exp.Paren(this=pred), expression=exp.Boolean(this=not on_null))
     return negate(test) if on_null else test
+
+
+def _range(col: exp.Expression, low: exp.Expression, high: exp.Expression,
+           high_inclusive: bool = True) -> exp.Expression:  # fmt: skip
+    """``col >= low AND col <= high`` (``< high`` when not inclusive)."""
+    upper = exp.LTE if high_inclusive else exp.LT
+    return exp.And(this=exp.GTE(this=col, expression=low),
+                   expression=upper(this=col.copy(), expression=high))  # fmt: skip
 
 
 def _escape_like(text: str) -> str:
@@ -141,10 +157,9 @@ def _between(col: exp.Expression, a: BuildArgs) -> exp.Expression:
     if a.kind is ColumnKind.TIMESTAMP:
         lower = a.moment(low) if type(low) is date else a.bind(low)
         if type(high) is date:  # a date as the high end includes that whole day
-            upper = exp.LT(this=col.copy(), expression=a.moment(high, 1))
-            return exp.And(this=exp.GTE(this=col, expression=lower), expression=upper)
-        return exp.Between(this=col, low=lower, high=a.bind(high))
-    return exp.Between(this=col, low=a.bind(low), high=a.bind(high))
+            return _range(col, lower, a.moment(high, 1), high_inclusive=False)
+        return _range(col, lower, a.bind(high))
+    return _range(col, a.bind(low), a.bind(high))
 
 
 def _before(col: exp.Expression, a: BuildArgs) -> exp.Expression:
@@ -156,12 +171,11 @@ def _after(col: exp.Expression, a: BuildArgs) -> exp.Expression:
 
 
 def _on(col: exp.Expression, a: BuildArgs) -> exp.Expression:
-    start = exp.GTE(this=col, expression=a.moment(a.value))
-    return exp.And(this=start, expression=exp.LT(this=col.copy(), expression=a.moment(a.value, 1)))
+    return _range(col, a.moment(a.value), a.moment(a.value, 1), high_inclusive=False)
 
 
 def _within_last_days(col: exp.Expression, a: BuildArgs) -> exp.Expression:
-    return exp.Between(this=col, low=a.days_ago(a.value), high=a.bind(a.as_of))
+    return _range(col, a.days_ago(a.value), a.bind(a.as_of))
 
 
 def _more_than_days_ago(col: exp.Expression, a: BuildArgs) -> exp.Expression:
