@@ -5,6 +5,7 @@ id on removal, a list deleted in SendGrid, a revoked key. Nothing is lost, nothi
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import polars as pl
 import sendgrid
@@ -137,3 +138,18 @@ def test_a_job_that_reports_created_contacts_raises_an_alarm_on_the_run(world: W
     assert len(record.alarms) == 1 and "1 contact(s) CREATED" in record.alarms[0]
     assert "ALARM" in record.describe()
     assert activations.get_run(world.ws, run_id).alarms == record.alarms
+
+
+def test_jobs_slower_than_the_time_limit_leave_the_run_to_be_resumed(world: World) -> None:
+    world.sandbox.admin.set_faults(job_delay_s=30)
+    patient = replace(FAST, job_timeout_s=0.3)
+    waiting = activations.run(world.ws, world.name, options=patient)
+    assert waiting.status == "applying" and "run again to resume" in waiting.message
+    assert world.snapshot() == set()  # nothing confirmed yet, nothing recorded
+    world.sandbox.admin.set_faults(job_delay_s=0.0)
+    world.sandbox.admin.flush()
+    world.sandbox.admin.clear_request_log()
+    resumed = world.run()
+    assert resumed.id == waiting.id and resumed.status == "succeeded"
+    assert world.writes() == []  # the jobs were followed, not sent again
+    assert world.on_list() == world.expected(FIRST) == world.snapshot()
