@@ -400,6 +400,11 @@ def _run_demo(args: argparse.Namespace) -> int:
         events_per_customer=args.events_per_customer,
     )
     print(summary)
+    from workbench.demo_sandbox import seed_if_demo  # the demo SendGrid account, when in home
+
+    sandbox = seed_if_demo(settings)
+    if sandbox is not None:
+        print(sandbox)
     return 0
 
 

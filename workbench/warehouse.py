@@ -39,6 +39,9 @@ def ensure_demo_warehouse(settings: Settings) -> Path:
     with _file_lock(path.with_suffix(".lock")):
         if not path.exists():
             build_demo(path, customers=settings.demo_customers, seed=settings.demo_seed)
+            from workbench.demo_sandbox import seed_if_demo
+
+            seed_if_demo(settings)  # the demo SendGrid account and destination
     return path
 
 
