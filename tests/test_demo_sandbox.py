@@ -1,0 +1,240 @@
+"""The demo SendGrid account: ``python -m workbench demo`` (through ``workbench.cli.main``) seeds
+a sandbox state and a destination; the demo destination starts its sandbox on first use.
+
+Everything is real: a demo warehouse in a temporary WORKBENCH_HOME, the sandbox as a separate
+``python -m workbench.sandbox`` process on a free loopback port, the real sendgrid client. The
+expectations are computed here from the warehouse rows with plain Python.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workbench import activations, cli
+from workbench.config import Settings
+from workbench.demo_sandbox import (
+    DEMO_API_KEY,
+    DEMO_DESTINATION,
+    PID_FILE,
+    demo_contacts,
+    demo_state_path,
+    ensure_demo_sandbox,
+    seed_demo_sandbox,
+    seed_if_demo,
+    stop_demo_sandbox,
+)
+from workbench.destinations.sendgrid.sandbox import SandboxRemote
+from workbench.destinations.sendgrid.sync import REASON_NOT_CONTACT
+from workbench.destinations.sendgrid.sync_context import SyncOptions
+from workbench.emails import is_valid_email, normalise_email
+from workbench.errors import ConfigError
+from workbench.secrets import resolve_api_key
+from workbench.workspace import Workspace
+
+CUSTOMERS = 1_000
+FAST = SyncOptions(poll_s=0.02, heartbeat_s=0.5, client={"backoff": 0.01, "backoff_cap": 0.05})
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Demo:
+    """The demo home built by the CLI: settings, the customers' raw emails, the CLI output."""
+
+    settings: Settings
+    raw_emails: dict[int, str | None]
+    output: str
+
+    def workspace(self) -> Workspace:
+        """A workspace over the demo home."""
+        return Workspace(self.settings)
+
+    def valid_emails(self, ids: set[int] | None = None) -> set[str]:
+        """The normalised valid emails of the customers ``ids`` (all by default)."""
+        emails = (normalise_email(e) for i, e in self.raw_emails.items() if ids is None or i in ids)
+        return {e for e in emails if e is not None and is_valid_email(e)}
+
+
+def demo_environment(mp: pytest.MonkeyPatch, home: Path) -> None:
+    """Point the workbench at a demo home with its own sandbox port; no outside key."""
+    mp.setenv("WORKBENCH_HOME", str(home))
+    mp.setenv("WORKBENCH_DEMO_SANDBOX_PORT", str(free_port()))
+    mp.setenv("WORKBENCH_SYNC_POLL_S", "0.05")
+    for name in ("WORKBENCH_WAREHOUSE", "SENDGRID_API_KEY", "WORKBENCH_SANDBOX_API_KEY"):
+        mp.delenv(name, raising=False)
+    mp.chdir(home.parent)  # no .streamlit/secrets.toml from the checkout
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """``python -m workbench demo --customers 1000`` in a fresh home; the sandbox stopped after."""
+    home = tmp_path_factory.mktemp("demo-sandbox") / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        demo_environment(mp, home)
+        args = ["demo", "--customers", str(CUSTOMERS), "--reference-date", "2026-06-30"]
+        output = _captured(lambda: cli.main([*args, "--events-per-customer", "5"]))
+        settings = Settings()
+        with Workspace(settings) as ws:
+            rows = ws.cursor().sql("SELECT id, email FROM customers").fetchall()
+        try:
+            yield Demo(settings, {int(i): e for i, e in rows}, output)
+        finally:
+            stop_demo_sandbox(settings)
+
+
+def _captured(call: Any) -> str:
+    """Run ``call`` (which must return exit code 0) and return what it printed."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert call() == 0
+    return out.getvalue()
+
+
+def sandbox_pids(port: int) -> list[int]:
+    """The running ``workbench.sandbox`` processes serving ``port``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"workbench.sandbox" in argv and str(port).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def sandbox_contacts(url: str) -> list[dict[str, Any]]:
+    """Every contact the running demo sandbox holds (admin surface over HTTP)."""
+    return SandboxRemote(url).contacts()
+
+
+def test_demo_command_seeds_about_60_percent_of_customers_and_some_strangers(demo: Demo) -> None:
+    assert "demo SendGrid sandbox seeded" in demo.output
+    ws = demo.workspace()
+    url = ensure_demo_sandbox(ws)
+    assert url is not None
+    contacts = sandbox_contacts(url)
+    customers = demo.valid_emails()
+    addresses = {c["email"] for c in contacts} | {
+        a for c in contacts for a in c["alternate_emails"]
+    }
+    share = len(customers & addresses) / len(customers)
+    assert 0.55 <= share <= 0.65
+    strangers = [c for c in contacts if c["email"] not in customers and not c["alternate_emails"]]
+    assert 0.03 * CUSTOMERS <= len(strangers) <= 0.07 * CUSTOMERS
+    by_alternate = [c for c in contacts if set(c["alternate_emails"]) & customers]
+    assert by_alternate and all(c["email"] not in customers for c in by_alternate)
+    assert any(c.get("external_id") for c in contacts)
+    mixed_case = {e.strip() for e in demo.raw_emails.values() if e and e.strip() != e.lower()}
+    assert {e.lower() for e in mixed_case} & addresses  # stored in another case than the warehouse
+
+
+def test_seeding_is_deterministic_idempotent_and_only_for_the_demo_home(
+    demo: Demo, tmp_path: Path
+) -> None:
+    before = demo_state_path(demo.settings).stat().st_mtime_ns
+    again = seed_demo_sandbox(demo.settings)
+    assert not again.seeded and again.contacts > 0.6 * CUSTOMERS * 0.8
+    assert demo_state_path(demo.settings).stat().st_mtime_ns >= before
+    first, second = demo_contacts(demo.settings), demo_contacts(demo.settings)
+    assert first == second
+    configured = Settings(home=tmp_path / "other", warehouse=demo.settings.warehouse_path)
+    assert seed_if_demo(configured) is None
+    assert not demo_state_path(configured).exists()
+
+
+def test_demo_destination_key_resolves_and_connects_to_an_auto_started_sandbox(
+    demo: Demo,
+) -> None:
+    ws = demo.workspace()
+    destination = activations.get_destination(ws, DEMO_DESTINATION)
+    assert destination.host.startswith("http://127.0.0.1:")
+    key = resolve_api_key(demo.settings.home, DEMO_DESTINATION)
+    assert key is not None and key.value == DEMO_API_KEY and key.source == "key file"
+    stop_demo_sandbox(demo.settings)
+    assert not SandboxRemote(destination.host, timeout_s=1).healthy()
+    assert ensure_demo_sandbox(ws, DEMO_DESTINATION) == destination.host
+    check = activations.test_connection(ws, DEMO_DESTINATION)
+    assert check.ok, check.message
+    assert ensure_demo_sandbox(ws, "some-other-destination") is None
+
+
+def test_preview_skips_non_contacts_and_a_push_adds_exactly_segment_and_contacts(
+    demo: Demo,
+) -> None:
+    ws = demo.workspace()
+    url = ensure_demo_sandbox(ws)
+    assert url is not None
+    contacts = sandbox_contacts(url)
+    primary_of = {c["email"]: c["email"] for c in contacts}
+    primary_of.update({a: c["email"] for c in contacts for a in c["alternate_emails"]})
+    ids = {i for i in demo.raw_emails if i <= 300}
+    ws.store.save_segment({"name": "first-300", "entity": "customers",
+                           "filter": {"column": "id", "op": "lt", "value": 301}})  # fmt: skip
+    activations.activate(ws, "first-300")
+    wanted = demo.valid_emails(ids)
+    plan = activations.preview(ws, "first-300", options=FAST)
+    assert set(plan.to_add["email"].to_list()) == wanted & primary_of.keys()
+    assert plan.skipped_by_reason()[REASON_NOT_CONTACT] == len(wanted - primary_of.keys())
+    record = activations.run(ws, "first-300", options=FAST)
+    assert record.status == "succeeded", record
+    list_id = activations.get_activation(ws, "first-300").list_id
+    assert list_id is not None
+    expected = {primary_of[e] for e in wanted & primary_of.keys()}
+    assert SandboxRemote(url).list_members(list_id) == expected
+    assert len(sandbox_contacts(url)) == len(contacts)  # no contact was created
+
+
+def test_racing_starters_share_one_sandbox(demo: Demo) -> None:
+    ws = demo.workspace()
+    stop_demo_sandbox(demo.settings)
+    code = "from workbench.demo_sandbox import *; from workbench.workspace import Workspace; " \
+        "print(ensure_demo_sandbox(Workspace()))"  # fmt: skip
+    other = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE)
+    urls: list[str | None] = []
+    threads = [threading.Thread(target=lambda: urls.append(ensure_demo_sandbox(ws)))
+               for _ in range(3)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out, _ = other.communicate(timeout=60)
+    expected = activations.get_destination(ws, DEMO_DESTINATION).host
+    assert urls == [expected] * 3 and out.decode().strip() == expected
+    pid = int((demo.settings.home / PID_FILE).read_text())
+    assert sandbox_pids(int(expected.rsplit(":", 1)[1])) == [pid]
+
+
+def test_a_port_held_by_another_program_is_a_clear_error(
+    demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    demo_environment(monkeypatch, home)
+    settings = Settings(home=home, warehouse=None)
+    ws = Workspace(settings)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        port = squatter.getsockname()[1]
+        activations.create_destination(ws, DEMO_DESTINATION, host=f"http://127.0.0.1:{port}",
+                                       api_key=DEMO_API_KEY)  # fmt: skip
+        with pytest.raises(ConfigError, match="another program may use that port"):
+            ensure_demo_sandbox(ws)
+    assert not stop_demo_sandbox(settings)  # the failed process is gone already
