@@ -1,0 +1,258 @@
+"""Runs and activations shaped for people: table rows, chart data, summaries, progress.
+
+Streamlit-free, so the pages stay thin and every number they show is unit-tested here. Also
+two small actions the public API does not offer yet (``discard_run``, ``delete_activation``):
+both take the activation's sync lock, so they never race a push.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from workbench import activations
+from workbench.destinations.sendgrid import sync_lock
+from workbench.destinations.sendgrid.destination import DefaultSettings
+from workbench.destinations.sendgrid.run_record import RunRecord
+from workbench.destinations.sendgrid.sync_state import CONFIRMED, FAILED, load_batches
+from workbench.errors import ConflictError, NotFoundError
+from workbench.workspace import Workspace
+
+PREVIEW_ROWS = 200
+TERMINAL = ("succeeded", "failed", "needs_approval", "superseded", "abandoned", "discarded")
+MODE_TEXT = {
+    "managed": "managed: removes only members this activation added",
+    "mirror": "mirror: the list becomes exactly segment ∩ contacts; removes members others added",
+}
+
+
+def total_skipped(record: RunRecord) -> int:
+    """How many rows the run skipped, over every reason."""
+    return sum(int(v) for v in (record.fields.get("skipped_by_reason") or {}).values())
+
+
+def activation_rows(ws: Workspace) -> list[dict[str, Any]]:
+    """One row per activation: segment, list, mode, schedule in plain English, last run."""
+    rows = []
+    for activation in activations.list_activations(ws):
+        settings = activation.settings(activations.get_destination(ws, activation.destination))
+        last = activations.list_runs(ws, activation.name, limit=1)
+        rows.append(
+            {
+                "activation": activation.name,
+                "segment": activation.segment,
+                "list": list_name(ws, activation.segment, settings.list_name),
+                "mode": settings.mode,
+                "schedule": settings.schedule.describe(),
+                "last run": last[0].started_at if last else "never",
+                "status": last[0].status if last else "",
+            }
+        )
+    return rows
+
+
+def list_name(ws: Workspace, segment: str, template: str) -> str:
+    """The list name template filled in (the template itself if the segment is gone)."""
+    try:
+        entity = ws.store.get_segment(segment).get("entity")
+    except NotFoundError:
+        return template
+    return template.format(segment=segment, entity=entity)
+
+
+def changed_settings(defaults: DefaultSettings, chosen: dict[str, Any]) -> dict[str, Any]:
+    """``activate`` keyword arguments from a settings form: ``name`` and
+    ``adopt_existing_list`` as given, every setting only where it differs from the defaults.
+
+    ``chosen`` holds ``list_name, email_column, schedule, mode, allow_empty,
+    max_remove_percent`` (0..100) besides ``name`` and ``adopt_existing_list``.
+    """
+    kwargs: dict[str, Any] = {"name": chosen.get("name") or None}
+    kwargs["adopt_existing_list"] = bool(chosen.get("adopt_existing_list"))
+    for key in ("list_name", "email_column", "mode"):
+        if chosen.get(key) != getattr(defaults, key):
+            kwargs[key] = chosen.get(key)
+    if str(chosen.get("schedule", "")).strip() != str(defaults.schedule):
+        kwargs["schedule"] = str(chosen["schedule"]).strip()
+    guards = {
+        "allow_empty": bool(chosen.get("allow_empty")),
+        "max_remove_fraction": float(chosen.get("max_remove_percent", 0)) / 100,
+    }
+    if guards != defaults.guards.to_dict():
+        kwargs["guards"] = guards
+    return kwargs
+
+
+def funnel_rows(funnel: list[tuple[str, int]] | list[list[Any]]) -> list[dict[str, Any]]:
+    """The coverage funnel as rows: step, count, and share of the segment's members."""
+    first = max(int(funnel[0][1]), 1) if funnel else 1
+    return [
+        {"step": str(step), "count": int(count), "share": f"{int(count) / first:.0%}"}
+        for step, count in funnel
+    ]
+
+
+def bounded(frame: pl.DataFrame, limit: int = PREVIEW_ROWS) -> tuple[pl.DataFrame, str]:
+    """The first ``limit`` rows, and a note saying so when rows were left out ("" if none)."""
+    if frame.height <= limit:
+        return frame, ""
+    return frame.head(limit), f"Showing the first {limit:,} of {frame.height:,} rows."
+
+
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """A frame as CSV bytes, for a download button."""
+    return frame.write_csv().encode("utf-8")
+
+
+def parquet_bytes(frame: pl.DataFrame) -> bytes:
+    """A frame as Parquet bytes, for a download button."""
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def history_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
+    """The run history table: started, status, added, removed, skipped, failed, duration, calls."""
+    return [
+        {
+            "run": r.id,
+            "started": r.started_at,
+            "status": r.status,
+            "added": int(r.fields.get("added") or 0),
+            "removed": int(r.fields.get("removed") or 0),
+            "skipped": total_skipped(r),
+            "failed": int(r.fields.get("failed") or 0),
+            "duration (s)": round(float(r.fields.get("duration_s") or 0), 1),
+            "API calls": int(r.fields.get("api_calls") or 0),
+        }
+        for r in records
+    ]
+
+
+def size_over_time(records: list[RunRecord]) -> pl.DataFrame:
+    """Oldest first: each run's adds, removes and our members on the list after it.
+
+    After a succeeded run the size is its funnel's "will be on the list"; after any other run
+    it is the size before plus its confirmed adds minus its confirmed removes.
+    """
+    size, rows = 0, []
+    for r in sorted(records, key=lambda r: r.id):
+        added, removed = int(r.fields.get("added") or 0), int(r.fields.get("removed") or 0)
+        funnel = dict((str(s), int(c)) for s, c in r.fields.get("funnel") or [])
+        if r.status == "succeeded" and "will be on the list" in funnel:
+            size = funnel["will be on the list"]
+        else:
+            size = size + added - removed
+        rows.append((r.started_at, size, added, removed))
+    schema = {"started": pl.String, "list size": pl.Int64, "added": pl.Int64, "removed": pl.Int64}
+    return pl.DataFrame(rows, schema, orient="row")
+
+
+def job_rows(record: RunRecord) -> list[dict[str, Any]]:
+    """Every SendGrid job of a run: batch, kind, job id, status and its counts."""
+    rows = []
+    for batch in record.fields.get("jobs") or []:
+        for job in batch.get("outcome") or [{"job_id": ", ".join(batch.get("job_ids") or [])}]:
+            rows.append(
+                {
+                    "batch": batch.get("seq"),
+                    "kind": batch.get("kind"),
+                    "batch status": batch.get("status"),
+                    "job id": job.get("job_id", ""),
+                    "job status": job.get("status", "not finished"),
+                    **{k: job.get(k) for k in ("requested", "updated", "created", "errored")},
+                }
+            )
+    return rows
+
+
+def api_call_rows(record: RunRecord) -> list[dict[str, Any]]:
+    """API calls of a run per endpoint, most first."""
+    calls = record.fields.get("api_calls_by_endpoint") or {}
+    return [
+        {"endpoint": k, "calls": int(v)} for k, v in sorted(calls.items(), key=lambda kv: -kv[1])
+    ]
+
+
+def created_total(record: RunRecord) -> int:
+    """Contacts SendGrid reports CREATED by the run's jobs (a sync must never create any)."""
+    return sum(
+        int(job.get("created") or 0)
+        for batch in record.fields.get("jobs") or []
+        for job in batch.get("outcome") or []
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a run's batches got: counts of batches and of emails."""
+
+    batches: int
+    confirmed: int
+    failed: int
+    emails_done: int
+    emails_total: int
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        """Share of batches finished (confirmed or failed), 0..1."""
+        return (self.confirmed + self.failed) / self.batches if self.batches else 0.0
+
+    def describe(self) -> str:
+        """The progress in one line."""
+        if not self.batches:
+            return "Planning: reading the segment and looking up SendGrid contacts…"
+        return (
+            f"{self.confirmed + self.failed} of {self.batches} batch(es) finished "
+            f"({self.emails_done:,} of {self.emails_total:,} emails confirmed)"
+            + (f", {self.failed} failed" if self.failed else "")
+        )
+
+
+def run_progress(ws: Workspace, run_id: int) -> Progress:
+    """The progress of a run from its persisted batches."""
+    batches = load_batches(ws.store, run_id)
+    by_status: dict[str, int] = {}
+    for batch in batches:
+        by_status[batch.status] = by_status.get(batch.status, 0) + 1
+    return Progress(
+        batches=len(batches),
+        confirmed=by_status.get(CONFIRMED, 0),
+        failed=by_status.get(FAILED, 0),
+        emails_done=sum(len(b.emails) for b in batches if b.status == CONFIRMED),
+        emails_total=sum(len(b.emails) for b in batches),
+        by_status=by_status,
+    )
+
+
+def approval_reasons(record: RunRecord) -> list[str]:
+    """Why a run waits for approval (the guards' words, else its message)."""
+    reasons = [str(p) for p in record.fields.get("guard_problems") or []]
+    return reasons or ([record.message] if record.message else [])
+
+
+def discard_run(ws: Workspace, run_id: int) -> RunRecord:
+    """Drop the plan of a run waiting for approval (nothing is sent); ConflictError otherwise."""
+    name = str(ws.store.get_run(run_id)["activation"])
+    with sync_lock.locked(ws.store, name):
+        status = ws.store.get_run(run_id)["status"]
+        if status != "needs_approval":
+            raise ConflictError(f"run {run_id} is {status}: only a waiting run can be discarded")
+        run = ws.store.update_run(
+            run_id, status="discarded", message="discarded by the user: nothing was sent"
+        )
+    return RunRecord.from_run(run)
+
+
+def delete_activation(ws: Workspace, name: str) -> None:
+    """Delete an activation and its snapshot (its runs stay; the SendGrid list is kept).
+
+    ConflictError while a run of it holds the lock.
+    """
+    activations.get_activation(ws, name)  # NotFoundError first
+    with sync_lock.locked(ws.store, name):
+        ws.store.delete_activation(name)

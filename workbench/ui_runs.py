@@ -1,0 +1,369 @@
+"""Streamlit helpers of the Activations and Runs pages: background pushes and their renderers.
+
+A push runs on a background thread so the page (and every other user of the app) stays
+responsive. The threads live in a module-level registry keyed by (state store, activation):
+a second click while a push of the same activation runs is refused with "already running",
+and the sync's own activation lock refuses a run started elsewhere (the runner, the CLI).
+Pages poll the run record with ``st.fragment(run_every=...)`` while a push runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from workbench import activations
+from workbench import run_views as rv
+from workbench.destinations.sendgrid.destination import MODES
+from workbench.destinations.sendgrid.reconcile import Drift
+from workbench.destinations.sendgrid.run_record import RunRecord
+from workbench.destinations.sendgrid.sync import SyncPlan
+from workbench.errors import ConflictError, WorkbenchError
+from workbench.schedules import parse_schedule
+from workbench.store import utc_now
+from workbench.ui import flash, guarded
+from workbench.workspace import Workspace
+
+log = logging.getLogger(__name__)
+POLL_S = 1.0
+CONFIRM_DELETE = "act_confirm_delete"
+PLAN = "act_plan"
+MODES_PLAINLY = (
+    "managed removes only members this activation added; mirror makes the list exactly "
+    "segment ∩ contacts and removes members others added"
+)
+
+
+@dataclass
+class Push:
+    """One push (or approved push) running, or run, on a background thread."""
+
+    activation: str
+    what: str
+    started_at: str
+    thread: threading.Thread | None = None
+    record: RunRecord | None = None
+    error: str = ""
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def running(self) -> bool:
+        """True until the thread has finished its work."""
+        return not self.done.is_set()
+
+
+_PUSHES: dict[tuple[str, str], Push] = {}
+_REGISTRY = threading.Lock()
+
+
+def _key(ws: Workspace, name: str) -> tuple[str, str]:
+    return (str(ws.settings.state_db_path), name)
+
+
+def start_push(
+    ws: Workspace, name: str, action: Callable[[], RunRecord], what: str = "push"
+) -> Push:
+    """Start ``action`` on a background thread; ConflictError while a push of ``name`` runs."""
+    with _REGISTRY:
+        current = _PUSHES.get(_key(ws, name))
+        if current is not None and current.running:
+            raise ConflictError(
+                f"activation {name} is already running (a {current.what} started at "
+                f"{current.started_at}): wait for it to finish"
+            )
+        push = Push(name, what, utc_now())
+        push.thread = threading.Thread(
+            target=_work, args=(push, action), name=f"push-{name}", daemon=True
+        )
+        _PUSHES[_key(ws, name)] = push
+        push.thread.start()
+    return push
+
+
+def _work(push: Push, action: Callable[[], RunRecord]) -> None:
+    try:
+        push.record = action()
+    except ConflictError as error:
+        push.error = f"Not started: {error}"
+    except WorkbenchError as error:
+        push.error = str(error)
+    except Exception as error:  # a thread must not die silently
+        log.exception("push of %s stopped", push.activation)
+        push.error = f"the push stopped unexpectedly ({type(error).__name__}): see the app's log"
+    finally:
+        push.done.set()
+
+
+def current_push(ws: Workspace, name: str) -> Push | None:
+    """The latest push of ``name`` started from this app (running or finished), if any."""
+    return _PUSHES.get(_key(ws, name))
+
+
+def wait_for_push(ws: Workspace, name: str, timeout_s: float = 30.0) -> Push | None:
+    """Wait until the push of ``name`` is finished (for tests and scripts); the push."""
+    push = current_push(ws, name)
+    if push is not None and not push.done.wait(timeout_s):
+        raise TimeoutError(f"the push of {name} still runs after {timeout_s} s")
+    return push
+
+
+# -- activating and pushing ---------------------------------------------------------------
+
+
+def custom_settings(ws: Workspace, segment: str, destination: str) -> dict[str, Any]:
+    """Every activation setting, starting from the destination's defaults; ``activate`` kwargs
+    holding only what differs from the defaults (so later default changes still apply)."""
+    defaults = activations.get_destination(ws, destination).defaults
+    k = f"act_{destination}_{segment}_"  # per segment/destination, so defaults show again
+    chosen: dict[str, Any] = {
+        "name": st.text_input("Activation name", value=segment, key=k + "name").strip(),
+        "list_name": st.text_input(
+            "List name ({segment}, {entity})", value=defaults.list_name, key=k + "list"
+        ),
+        "email_column": st.text_input(
+            "Email column (empty: the entity's own)", value=defaults.email_column or "",
+            key=k + "email",
+        ).strip() or None,
+        "schedule": st.text_input(
+            "Schedule (manual, every 6h, daily 06:30, weekly mon 07:00, cron …)",
+            value=str(defaults.schedule), key=k + "schedule",
+        ),
+    }  # fmt: skip
+    try:
+        st.caption(f"Runs {parse_schedule(chosen['schedule']).describe()}.")
+    except WorkbenchError as error:
+        st.error(str(error))
+    chosen["mode"] = st.radio(
+        "Mode", MODES, index=MODES.index(defaults.mode), format_func=rv.MODE_TEXT.get,
+        key=k + "mode",
+    )  # fmt: skip
+    st.caption(MODES_PLAINLY)
+    chosen["allow_empty"] = st.checkbox(
+        "Allow an empty segment to empty the list (otherwise the run asks)",
+        value=defaults.guards.allow_empty, key=k + "empty",
+    )  # fmt: skip
+    chosen["max_remove_percent"] = st.slider(
+        "Ask before a run removes more than this % of the list", 0, 100,
+        round(defaults.guards.max_remove_fraction * 100), key=k + "share",
+    )  # fmt: skip
+    chosen["adopt_existing_list"] = st.checkbox(
+        "Adopt an existing SendGrid list of that name (otherwise a list of that name that "
+        "this activation did not create stops the run)", key=k + "adopt",
+    )  # fmt: skip
+    return rv.changed_settings(defaults, chosen)
+
+
+def activate_segment(
+    ws: Workspace, segment: str, destination: str, settings: dict[str, Any] | None = None
+) -> None:
+    """Activate ``segment`` (with the destination's defaults unless ``settings``) and open it."""
+    made = activations.activate(ws, segment, destination, **(settings or {}))
+    st.session_state["act_choice"] = made.name
+    how = "custom settings" if settings else f"the defaults of {destination}"
+    flash("success", f"Activated {segment!r} as {made.name!r} with {how}. Preview or push it.")
+
+
+def push(ws: Workspace, name: str, *, reconcile_first: bool, recreate_list: bool) -> None:
+    """Start a push of ``name`` in the background (the old preview is dropped)."""
+    st.session_state.pop(PLAN, None)
+
+    def action() -> RunRecord:
+        return activations.run(ws, name, reconcile=reconcile_first, recreate_list=recreate_list)
+
+    start_push(ws, name, action)
+
+
+def preview(ws: Workspace, name: str) -> None:
+    """Plan a run of ``name`` now (reads SendGrid, changes nothing) and keep it for display."""
+    st.session_state[PLAN] = activations.preview(ws, name)
+
+
+def current_plan(name: str) -> SyncPlan | None:
+    """The preview of ``name`` made in this session, if any."""
+    plan: SyncPlan | None = st.session_state.get(PLAN)
+    return plan if plan is not None and plan.activation == name else None
+
+
+# -- preview --------------------------------------------------------------------------------
+
+
+def show_funnel(funnel: list[tuple[str, int]]) -> None:
+    """The coverage funnel as metrics and a bar chart."""
+    rows = rv.funnel_rows(funnel)
+    for column, row in zip(st.columns(len(rows)), rows, strict=True):
+        column.metric(row["step"], f"{row['count']:,}", row["share"], delta_color="off")
+    st.bar_chart(
+        {"step": [r["step"] for r in rows], "count": [r["count"] for r in rows]},
+        x="step",
+        y="count",
+        horizontal=True,
+        sort=False,
+    )
+
+
+def show_plan(plan: SyncPlan) -> None:
+    """A preview: funnel, counts, guard problems and the bounded tables with CSV downloads."""
+    st.caption(f"List {plan.list_name!r}, {rv.MODE_TEXT[plan.mode]}.")
+    show_funnel(plan.funnel)
+    counts = plan.counts
+    for column, label in zip(
+        st.columns(4), ("to_add", "to_remove", "unchanged", "skipped"), strict=True
+    ):
+        column.metric(label.replace("_", " "), f"{counts[label]:,}")
+    for problem in plan.guard_problems:
+        st.warning(f"A push would stop and ask for approval: {problem}")
+    tabs = st.tabs(["To add", "To remove", "Skipped (with reasons)"])
+    frames = {"to_add": plan.to_add.drop("entry"), "to_remove": plan.to_remove}
+    frames["skipped"] = plan.skipped
+    for tab, (label, frame) in zip(tabs, frames.items(), strict=True):
+        with tab:
+            shown, note = rv.bounded(frame)
+            if note:
+                st.caption(note + " The download holds every row.")
+            st.dataframe(shown.to_pandas(), hide_index=True)
+            st.download_button(
+                f"Download {label.replace('_', ' ')} (CSV)",
+                rv.csv_bytes(frame),
+                file_name=f"{plan.activation}-{label}.csv",
+                mime="text/csv",
+                key=f"dl_{label}",
+            )
+
+
+# -- a run's outcome ------------------------------------------------------------------------
+
+
+def show_alarms(record: RunRecord) -> None:
+    """Alarms loudly (a contact CREATED is the worst thing a sync can do)."""
+    created = rv.created_total(record)
+    if created and not any("CREATED" in a for a in record.alarms):
+        st.error(f"🚨 ALARM: SendGrid reports {created} contact(s) CREATED by this run.")
+    for alarm in record.alarms:
+        st.error(f"🚨 {alarm}")
+
+
+def show_run_summary(record: RunRecord) -> None:
+    """A finished run: status, counts, skipped by reason, jobs, API calls, duration, alarms."""
+    text = f"Run {record.id} {record.status}" + (f": {record.message}" if record.message else "")
+    {"succeeded": st.success, "failed": st.error}.get(record.status, st.info)(text)
+    show_alarms(record)
+    row = rv.history_rows([record])[0]
+    names = ("added", "removed", "skipped", "failed", "API calls", "duration (s)")
+    for column, name in zip(st.columns(len(names)), names, strict=True):
+        column.metric(name, row[name])
+    reasons = record.fields.get("skipped_by_reason") or {}
+    if reasons:
+        st.dataframe([{"skipped because": k, "rows": v} for k, v in reasons.items()])
+    jobs = rv.job_rows(record)
+    if jobs:
+        st.caption("SendGrid jobs, each followed to its end:")
+        st.dataframe(jobs, hide_index=True)
+
+
+@st.fragment(run_every=POLL_S)
+def _live_progress(ws: Workspace, name: str) -> None:
+    push = current_push(ws, name)
+    if push is None or not push.running:
+        st.rerun()  # the whole page, to show the outcome
+    latest = activations.list_runs(ws, name, limit=1)
+    fresh = latest and latest[0].started_at >= (push.started_at if push else "")
+    progress = rv.run_progress(ws, latest[0].id) if fresh else rv.run_progress(ws, -1)
+    st.progress(progress.fraction, text=f"⏳ Pushing {name}: {progress.describe()}")
+
+
+def push_panel(ws: Workspace, name: str) -> None:
+    """Progress while a push runs; then its error, approval request or summary."""
+    push = current_push(ws, name)
+    if push is not None and push.running:
+        _live_progress(ws, name)
+        return
+    latest = activations.list_runs(ws, name, limit=1)
+    if push is not None and push.error and (not latest or latest[0].started_at < push.started_at):
+        st.error(push.error)  # it stopped before recording a run
+    if not latest:
+        return
+    if latest[0].status == "needs_approval":
+        approval_box(ws, latest[0])
+    else:
+        show_run_summary(latest[0])
+
+
+def approval_box(ws: Workspace, record: RunRecord) -> None:
+    """Why a run waits, its stored plan's counts, and "Approve and push" or "Discard"."""
+    why = "; ".join(rv.approval_reasons(record))
+    st.warning(f"Run {record.id} waits for your approval: {why}")
+    planned = record.fields.get("planned") or {}
+    for column, (label, value) in zip(
+        st.columns(max(len(planned), 1)), planned.items(), strict=False
+    ):
+        column.metric(f"planned {label.replace('_', ' ')}", f"{int(value):,}")
+    name, run_id = record.activation, record.id
+    approve, discard = st.columns(2)
+    approve.button(
+        "Approve and push",
+        type="primary",
+        key="act_approve",
+        on_click=guarded(
+            lambda: start_push(ws, name, lambda: activations.approve_run(ws, run_id), "approval")
+        ),
+    )
+    discard.button(
+        "Discard",
+        key="act_discard",
+        on_click=guarded(lambda: rv.discard_run(ws, run_id), f"Discarded run {run_id}."),
+    )
+
+
+# -- drift and delete -----------------------------------------------------------------------
+
+
+def show_drift(drift: Drift) -> None:
+    """Both directions of drift between our snapshot and the real list."""
+    if drift.in_sync:
+        st.success("In sync: the list holds exactly the members we recorded.")
+        return
+    left, right = st.columns(2)
+    for column, title, frame in (
+        (left, "On the list but not in our records", drift.on_list_not_in_snapshot),
+        (right, "In our records but gone from the list", drift.in_snapshot_not_on_list),
+    ):
+        column.metric(title, f"{frame.height:,}")
+        shown, note = rv.bounded(frame)
+        column.dataframe(shown.to_pandas(), hide_index=True)
+        if note:
+            column.caption(note)
+
+
+def delete_box(ws: Workspace, name: str) -> None:
+    """Delete the activation, asking first (its runs and its SendGrid list are kept)."""
+    if st.session_state.get(CONFIRM_DELETE) != name:
+        st.button("Delete activation", key="act_delete", on_click=lambda: _ask_delete(name))
+        return
+    st.warning(
+        f"Delete activation {name!r}? Its run history and its SendGrid list stay; "
+        "the list is no longer updated."
+    )
+    yes, no = st.columns(2)
+    yes.button(
+        "Delete it",
+        key="act_delete_yes",
+        on_click=guarded(lambda: _delete(ws, name), f"Deleted activation {name!r}."),
+    )
+    no.button("Keep it", key="act_delete_no", on_click=lambda: st.session_state.pop(CONFIRM_DELETE))
+
+
+def _ask_delete(name: str) -> None:
+    st.session_state[CONFIRM_DELETE] = name
+
+
+def _delete(ws: Workspace, name: str) -> None:
+    st.session_state.pop(CONFIRM_DELETE, None)
+    push = current_push(ws, name)
+    if push is not None and push.running:
+        raise ConflictError(f"activation {name} is running: delete it once the push finished")
+    rv.delete_activation(ws, name)
