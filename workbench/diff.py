@@ -16,6 +16,7 @@ the snapshot is already in email order (as the outputs of a previous diff are), 
 
 from __future__ import annotations
 
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -28,6 +29,8 @@ EMAIL = "email"
 CONTACT_ID = "contact_id"
 REASON = "reason"
 SNAPSHOT_SUFFIX = "_snapshot"
+# Independent steps run side by side on this many threads (polars and numpy release the GIL).
+_WORKERS = 2
 
 
 class DiffInputError(WorkbenchError, ValueError):
@@ -114,14 +117,13 @@ def diff_members(
     collisions); the answer is the same for every width. Raises ``DiffInputError``.
     """
     desired = _checked_side(desired, "desired", (EMAIL,))
-    snapshot = _with_email_order_flag(_checked_side(snapshot, "snapshot", (EMAIL, CONTACT_ID)))
-    pairs = _candidate_pairs(desired.get_column(EMAIL), snapshot.get_column(EMAIL), hash_bits)
-    in_snapshot, in_desired, unchanged = _confirmed_matches(desired, snapshot, pairs)
-    return MembershipDiff(
-        to_add=_sorted_by_email(desired.filter(~in_snapshot)),
-        to_remove=_sorted_by_email(snapshot.filter(~in_desired)),
-        unchanged=_sorted_by_email(unchanged),
-    )
+    snapshot = _checked_side(snapshot, "snapshot", (EMAIL, CONTACT_ID))
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        ordered_snapshot = pool.submit(_with_email_order_flag, snapshot)
+        pairs = _candidate_pairs(
+            pool, desired.get_column(EMAIL), snapshot.get_column(EMAIL), hash_bits
+        )
+        return _confirmed_diff(pool, desired, ordered_snapshot.result(), pairs)
 
 
 def _checked_side(frame: pl.DataFrame, side: str, required: tuple[str, ...]) -> pl.DataFrame:
@@ -151,14 +153,17 @@ def _require_columns(frame: pl.DataFrame, side: str, required: tuple[str, ...]) 
         )
 
 
-def _candidate_pairs(desired: pl.Series, snapshot: pl.Series, hash_bits: int) -> pl.DataFrame:
+def _candidate_pairs(
+    pool: Executor, desired: pl.Series, snapshot: pl.Series, hash_bits: int
+) -> pl.DataFrame:
     """One-to-one row pairs ``d``, ``s`` (u64) whose emails hash alike, not yet confirmed.
 
     Pairs from a hash bucket that holds several rows on one side are settled here by
     comparing strings, so what is left pairs each row at most once."""
     row_bits = max(len(desired) - 1, len(snapshot) - 1, 1).bit_length()
+    other_side = pool.submit(_side_by_hash, snapshot, "snapshot", hash_bits, row_bits)
     by_hash_d, shared_d = _side_by_hash(desired, "desired", hash_bits, row_bits)
-    by_hash_s, shared_s = _side_by_hash(snapshot, "snapshot", hash_bits, row_bits)
+    by_hash_s, shared_s = other_side.result()
     pairs = by_hash_d.join(by_hash_s, on="bucket", how="inner", suffix="_s")
     pairs = pairs.select(d="row", s="row_s")
     if shared_d.is_empty() and shared_s.is_empty():
@@ -181,28 +186,50 @@ def _side_by_hash(
     return by_hash, shared
 
 
-def _confirmed_matches(
-    desired: pl.DataFrame, snapshot: pl.DataFrame, pairs: pl.DataFrame
-) -> tuple[pl.Series, pl.Series, pl.DataFrame]:
-    """Masks of the desired rows in the snapshot and of the snapshot rows desired, and the
-    unchanged rows (in snapshot order), after comparing the paired emails as strings."""
-    d_rows, s_rows = pairs.get_column("d").to_numpy(), pairs.get_column("s").to_numpy()
-    in_snapshot = np.zeros(desired.height, dtype=bool)
-    in_snapshot[d_rows] = True
-    in_desired = np.zeros(snapshot.height, dtype=bool)
-    in_desired[s_rows] = True
-    desired_row_of = np.zeros(snapshot.height, dtype=np.uint64)
-    desired_row_of[s_rows] = d_rows
-    desired_rows = desired_row_of[in_desired]
+def _confirmed_diff(
+    pool: Executor, desired: pl.DataFrame, snapshot: pl.DataFrame, pairs: pl.DataFrame
+) -> MembershipDiff:
+    """The diff, once the paired emails are compared as strings (a pair of different emails
+    that share a hash is no match). ``to_add`` is built meanwhile, and rebuilt if a
+    collision turns up."""
+    in_snapshot, in_desired, desired_rows = _pair_masks(desired.height, snapshot.height, pairs)
+    to_add = pool.submit(_sorted_by_email, desired.filter(pl.Series(~in_snapshot)))
     kept = snapshot.filter(pl.Series(in_desired))
     from_desired = desired.gather(pl.Series(desired_rows))
-    same = (kept.get_column(EMAIL) == from_desired.get_column(EMAIL)).to_numpy()
-    if not same.all():  # hash collisions between different emails: not matches after all
+    same = _equal_emails(pool, kept.get_column(EMAIL), from_desired.get_column(EMAIL))
+    if not same.all():
         in_snapshot[desired_rows[~same]] = False
         in_desired[np.flatnonzero(in_desired)[~same]] = False
         kept, from_desired = kept.filter(pl.Series(same)), from_desired.filter(pl.Series(same))
-    unchanged = _unchanged_frame(kept, from_desired)
-    return pl.Series(in_snapshot), pl.Series(in_desired), unchanged
+        to_add = pool.submit(_sorted_by_email, desired.filter(pl.Series(~in_snapshot)))
+    return MembershipDiff(
+        to_add=to_add.result(),
+        to_remove=_sorted_by_email(snapshot.filter(pl.Series(~in_desired))),
+        unchanged=_sorted_by_email(_unchanged_frame(kept, from_desired)),
+    )
+
+
+def _pair_masks(
+    desired_height: int, snapshot_height: int, pairs: pl.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which desired rows are paired, which snapshot rows are, and the desired row paired
+    with each paired snapshot row (in snapshot order)."""
+    d_rows, s_rows = pairs.get_column("d").to_numpy(), pairs.get_column("s").to_numpy()
+    in_snapshot = np.zeros(desired_height, dtype=bool)
+    in_snapshot[d_rows] = True
+    in_desired = np.zeros(snapshot_height, dtype=bool)
+    in_desired[s_rows] = True
+    desired_row_of = np.zeros(snapshot_height, dtype=np.uint64)
+    desired_row_of[s_rows] = d_rows
+    return in_snapshot, in_desired, desired_row_of[in_desired]
+
+
+def _equal_emails(pool: Executor, left: pl.Series, right: pl.Series) -> np.ndarray:
+    """Element-wise equality of two equally long string columns, in two halves at once."""
+    half = len(left) // 2
+    second = pool.submit(lambda: (left.slice(half) == right.slice(half)).to_numpy())
+    first = (left.slice(0, half) == right.slice(0, half)).to_numpy()
+    return np.concatenate([first, second.result()])
 
 
 def _reject_duplicates(shared: pl.Series, side: str) -> None:

@@ -132,13 +132,12 @@ def normalise_emails(
     checked = _check_rows(members, key_column)
     candidates = checked.filter("is_valid").drop("is_valid")
     valid, duplicates = _split_duplicates(candidates, key_column, hash_bits)
+    blank = pl.col("email").is_null() | (pl.col("email") == "")
     rejected = checked.filter(~pl.col("is_valid")).select(
         key_column,
         "raw_email",
-        "email",
-        reason=pl.when(pl.col("email").is_null())
-        .then(pl.lit(REASON_NULL))
-        .otherwise(pl.lit(REASON_INVALID)),
+        email=pl.when(~blank).then(pl.col("email")),
+        reason=pl.when(blank).then(pl.lit(REASON_NULL)).otherwise(pl.lit(REASON_INVALID)),
         duplicate_of=pl.lit(None, dtype=checked.schema[key_column]),
     )
     dropped = pl.concat([rejected, duplicates]).sort(key_column, maintain_order=True)
@@ -172,7 +171,7 @@ def rows_by_hash(hashes: pl.Series, *, bits: int = 64, row_bits: int | None = No
     kept_bits = min(bits, 64 - row_bits)
     prefix = hashes.to_numpy() >> np.uint64(bits - kept_bits)
     packed = (prefix << np.uint64(row_bits)) | np.arange(len(hashes), dtype=np.uint64)
-    ordered = pl.Series(packed).sort().to_numpy()
+    ordered = np.sort(packed)  # keys are unique (row numbers), so stability is moot
     return pl.DataFrame(
         [
             pl.Series("bucket", ordered >> np.uint64(row_bits)).set_sorted(),
@@ -228,17 +227,37 @@ def _select_members(
 
 
 def _check_rows(members: pl.DataFrame, key_column: str) -> pl.DataFrame:
-    """Every member with its normalised email (null when empty) and whether it passes the rule.
+    """Every member with its normalised email ("" when blank) and whether it passes the rule.
 
-    Runs on the streaming engine, which spreads the string work over all cores."""
+    The regex and the length run on the streaming engine, which spreads the string work over
+    all cores; the local part's length is then checked only where it can exceed the limit."""
     email = pl.col("email")
-    return (
+    checked = (
         members.lazy()
         .with_columns(email=normalised_email_expr("raw_email"))
-        .with_columns(email=pl.when(email != "").then(email))
-        .with_columns(is_valid=email_is_valid_expr("email").fill_null(False))
+        .with_columns(
+            is_valid=(
+                email.str.contains(EMAIL_PATTERN) & (email.str.len_bytes() <= MAX_EMAIL_LENGTH)
+            ).fill_null(False)
+        )
         .collect(engine="streaming")
     )
+    return _reject_long_local_parts(checked)
+
+
+def _reject_long_local_parts(checked: pl.DataFrame) -> pl.DataFrame:
+    """Mark invalid the rows whose local part is too long (only long addresses can be)."""
+    shortest_domain = len("@a.bc")
+    long_rows = (
+        checked.get_column("email").str.len_bytes() > MAX_LOCAL_PART_LENGTH + shortest_domain
+    ).arg_true()
+    if long_rows.is_empty():
+        return checked
+    at = checked.get_column("email").gather(long_rows).str.find("@", literal=True)
+    too_long = long_rows.filter(at.fill_null(0) > MAX_LOCAL_PART_LENGTH).to_numpy()
+    is_valid = checked.get_column("is_valid").to_numpy(writable=True)
+    is_valid[too_long] = False
+    return checked.with_columns(is_valid=pl.Series(is_valid))
 
 
 def _split_duplicates(
