@@ -1,5 +1,5 @@
 """The ``destination`` and ``activation`` commands through ``workbench.cli.main``, against a
-sandbox on loopback (the groups are registered here until the lead adds them to cli.py)."""
+sandbox on loopback."""
 
 from __future__ import annotations
 
@@ -37,7 +37,6 @@ def env(
     workspace: Workspace, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Workspace:
     """Environment pointing the CLI at the test workspace; SE customers seeded as contacts."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "workbench.activations_cli"))
     monkeypatch.setenv("WORKBENCH_HOME", str(workspace.settings.home))
     monkeypatch.setenv("WORKBENCH_WAREHOUSE", str(workspace.settings.warehouse))
     monkeypatch.setenv("SENDGRID_API_KEY", KEY)

@@ -13,6 +13,8 @@ import sendgrid
 from tests.sendgrid.helpers import call
 from tests.sendgrid.sync_support import FAST, World, delete_contact, world  # noqa: F401
 from workbench import activations
+from workbench.destinations.sendgrid.sandbox import store as sandbox_store
+from workbench.destinations.sendgrid.sandbox.store import TRUTH, VISIBLE
 from workbench.destinations.sendgrid.sync_context import open_context
 from workbench.destinations.sendgrid.sync_run import apply_run
 from workbench.destinations.sendgrid.sync_state import Batch, save_batches
@@ -153,3 +155,27 @@ def test_jobs_slower_than_the_time_limit_leave_the_run_to_be_resumed(world: Worl
     assert resumed.id == waiting.id and resumed.status == "succeeded"
     assert world.writes() == []  # the jobs were followed, not sent again
     assert world.on_list() == world.expected(FIRST) == world.snapshot()
+
+
+def put_on_lists(world: World, email: str, count: int) -> None:
+    """Put one contact on ``count`` other lists, as years of campaigns would."""
+    list_ids = world.sandbox.admin.create_lists([f"campaign {i}" for i in range(count)])
+    contact_id = next(c["id"] for c in world.sandbox.admin.contacts() if c["email"] == email)
+    with sandbox_store.transaction(world.sandbox.config.state_path) as conn:
+        conn.executemany(
+            "INSERT INTO members(layer, list_id, contact_id, added_at) VALUES (?, ?, ?, 0)",
+            [(layer, lid, contact_id) for layer in (TRUTH, VISIBLE) for lid in list_ids],
+        )
+
+
+def test_one_refused_row_does_not_sink_its_batch(world: World) -> None:
+    full = sorted(world.expected(FIRST))[3]
+    put_on_lists(world, full, 250)  # SendGrid refuses a 251st list
+    record = world.run()
+    assert record.status == "succeeded" and "refused 1 row" in record.message
+    assert record.fields["failed"] == 1
+    assert record.fields["added"] == len(world.expected(FIRST)) - 1
+    assert world.on_list() == world.expected(FIRST) - {full} == world.snapshot()
+    log = activations.run_log(world.ws, record.id).filter(pl.col("email") == full)
+    assert log["outcome"].to_list() == ["failed"]
+    assert "250 lists" in log["reason"].to_list()[0]

@@ -109,9 +109,12 @@ def batch_rows(batches: list[Batch]) -> pl.DataFrame:
     rows = []
     for batch in batches:
         gone = set(batch.outcome.get("gone_contact_ids") or [])
+        refused = batch.outcome.get("row_errors") or {}
         for email, contact_id in zip(batch.emails, batch.contact_ids, strict=True):
             outcome = OUTCOME_OF_STATUS.get(batch.status, batch.status)
             reason = "the contact no longer exists in SendGrid" if contact_id in gone else None
+            if email in refused:
+                outcome, reason = "failed", f"SendGrid refused the row: {refused[email]}"
             rows.append((email, batch.kind, outcome, reason))
     return pl.DataFrame(rows, LOG_SCHEMA, orient="row")
 
@@ -142,8 +145,9 @@ def export_log(frame: pl.DataFrame, path: Path) -> Path:
 def tally(batches: list[Batch]) -> dict[str, int]:
     """Emails added, removed and failed over a run's batches."""
     done = [b for b in batches if b.status == CONFIRMED]
+    refused = sum(len(b.outcome.get("row_errors") or {}) for b in done)
     return {
-        "added": sum(len(b.emails) for b in done if b.kind == "add"),
+        "added": sum(len(b.emails) for b in done if b.kind == "add") - refused,
         "removed": sum(len(b.emails) for b in done if b.kind == "remove"),
-        "failed": sum(len(b.emails) for b in batches if b.status == FAILED),
+        "failed": sum(len(b.emails) for b in batches if b.status == FAILED) + refused,
     }

@@ -23,6 +23,7 @@ from workbench.store import Store
 
 from .batching import REMOVE_MAX_IDS, chunks, json_size, upsert_body
 from .client import SendGridClient
+from .job_errors import refused_emails
 from .models import Contact, ImportJob
 from .sync_state import CONFIRMED, FAILED, PENDING, SENDING, SENT, Batch, confirm_batch, set_status
 
@@ -214,13 +215,29 @@ class Applier:
         self._check_created(batch, jobs)
         bad = [job for job in jobs if job.status != "completed"]
         batch.outcome["jobs"] = [_job_summary(job) for job in jobs]
-        if bad:
+        refused = self._refused_rows(batch, bad)
+        if refused is None:
             set_status(self.store, batch, FAILED)
             self.outcome.fail(f"{batch.kind} batch {batch.seq}: job(s) {_statuses(bad)}")
         else:
+            batch.outcome["row_errors"] = refused
             gone = set(batch.outcome.get("gone_contact_ids") or [])
             confirm_batch(self.store, self.activation, batch, gone)
         return batch.status in (CONFIRMED, FAILED)
+
+    def _refused_rows(self, batch: Batch, bad: list[ImportJob]) -> dict[str, str] | None:
+        """Rows of the batch SendGrid refused ({} when none); None when the batch failed."""
+        if not bad:
+            return {}
+        if batch.kind != "add":
+            return None
+        by_primary: dict[str, str] = {}
+        for job in bad:
+            found = refused_emails(self.client, job)
+            if found is None:
+                return None
+            by_primary.update(found)
+        return rows_of_refused(batch, by_primary)
 
     def _check_created(self, batch: Batch, jobs: list[ImportJob]) -> None:
         created = sum(job.created for job in jobs)
@@ -230,6 +247,21 @@ class Applier:
                 f"{batch.seq} (jobs {', '.join(j.id for j in jobs)}); a sync must never create "
                 "contacts: check the contacts of this run"
             )
+
+
+def rows_of_refused(batch: Batch, by_primary: dict[str, str]) -> dict[str, str] | None:
+    """The batch's emails whose contact's upserted (primary) email was refused."""
+    primary_of = {
+        cid: str(entry.get("email") or "").lower()
+        for cid, entry in zip(dict.fromkeys(batch.contact_ids), batch.entries, strict=True)
+    }
+    if not set(by_primary) <= set(primary_of.values()):
+        return None  # a refused row we cannot place: fail the whole batch (retried next run)
+    return {
+        email: by_primary[primary_of[cid]]
+        for email, cid in zip(batch.emails, batch.contact_ids, strict=True)
+        if primary_of[cid] in by_primary
+    }
 
 
 def _job_summary(job: ImportJob) -> dict[str, Any]:

@@ -183,19 +183,25 @@ def apply_run(ctx: Context, run_id: int, started: float | None = None) -> RunRec
         outcome = applier.apply(batches)
     except WorkbenchError as exc:
         return fail(ctx, run_id, exc, started)
-    status, message = end_state(outcome.failures, outcome.unfinished)
+    refused = sum(len(b.outcome.get("row_errors") or {}) for b in batches)
+    status, message = end_state(outcome.failures, outcome.unfinished, refused)
     alarms = [*store.get_run(run_id).get("alarms", []), *outcome.alarms]
     store.update_run(run_id, status=status, message=message, alarms=alarms)
     return record(ctx, run_id, started, batches)
 
 
-def end_state(failures: list[str], unfinished: int) -> tuple[str, str]:
-    """The final status and message of an applied run."""
+def end_state(failures: list[str], unfinished: int, refused: int = 0) -> tuple[str, str]:
+    """The final status and message of an applied run (refused rows alone do not fail it)."""
     if failures:
         return "failed", "SendGrid did not finish: " + "; ".join(failures[:5])
     if unfinished:
         return "applying", (
             f"{unfinished} batch(es) still wait for SendGrid's jobs: run again to resume"
+        )
+    if refused:
+        return "succeeded", (
+            f"SendGrid refused {refused} row(s): they are in the run log and are tried again "
+            "by the next run"
         )
     return "succeeded", ""
 

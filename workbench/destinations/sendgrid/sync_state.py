@@ -120,9 +120,12 @@ def confirm_batch(store: Store, activation: str, batch: Batch, gone_ids: set[str
         batch.outcome["gone_contact_ids"] = sorted(gone_ids)
     with store.transaction() as con:
         if batch.kind == "add":
-            rows: list[tuple[str, str | None]] = list(
-                zip(batch.emails, batch.contact_ids, strict=True)
-            )
+            refused = batch.outcome.get("row_errors") or {}
+            rows: list[tuple[str, str | None]] = [
+                (email, cid)
+                for email, cid in zip(batch.emails, batch.contact_ids, strict=True)
+                if email not in refused
+            ]
             store.confirm_added(activation, rows, batch.run_id)
         else:
             store.confirm_removed(activation, batch.emails)

@@ -1,0 +1,48 @@
+"""The rows an ``errored`` upsert job refused, read from its ``errors_url``.
+
+A job that ends ``errored`` applied every row except the ones listed in its errors file (a CSV,
+fetched like an export file: a pre-signed URL, no API key). Knowing those rows lets a sync
+confirm the rest of the batch instead of failing all of it: one bad row does not sink a batch.
+When the file cannot be read or a row cannot be placed, the caller treats the whole batch as
+failed (it is retried by the next run), which is always safe.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from workbench.errors import DestinationError
+
+from .client import SendGridClient
+from .exports import gunzip_if_needed
+from .models import ImportJob
+
+MESSAGE_COLUMNS = ("message", "error", "errors", "reason")
+
+
+def refused_emails(client: SendGridClient, job: ImportJob) -> dict[str, str] | None:
+    """The refused rows' emails (lower case) and messages; None when they cannot be known."""
+    if job.status != "errored" or not job.errors_url:
+        return None
+    try:
+        # the client has no public download yet; its transport fetches pre-signed URLs keyless
+        data = client._transport.download(job.errors_url, what=f"the errors of job {job.id}")
+    except DestinationError:
+        return None
+    return parse_errors(gunzip_if_needed(data).decode("utf-8-sig"))
+
+
+def parse_errors(text: str) -> dict[str, str] | None:
+    """``{email: message}`` from an errors CSV (headers in any case); None without emails."""
+    rows = [
+        {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+        for row in csv.DictReader(io.StringIO(text))
+    ]
+    if any(not row.get("email") for row in rows):
+        return None
+    found: dict[str, str] = {}
+    for row in rows:
+        message = next((row[c] for c in MESSAGE_COLUMNS if row.get(c)), "refused by SendGrid")
+        found[row["email"].lower()] = message[:200]
+    return found
