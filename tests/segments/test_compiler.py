@@ -100,7 +100,7 @@ def test_description_of_special_cases(node, text, catalog) -> None:
 def test_snowflake_gets_coalesce_instead_of_is_true(catalog) -> None:
     sql = compile_segment(FULL, catalog, as_of=AS_OF, dialect="snowflake").sql
     assert "IS TRUE" not in sql and "IS FALSE" not in sql
-    assert 'COALESCE(("t0"."country" = :p1), FALSE)' in sql
+    assert "NOT COALESCE((ARRAY_CONTAINS(" in sql
 
 
 def test_the_coalesce_form_selects_the_same_rows(con, catalog) -> None:
@@ -124,3 +124,15 @@ def test_the_coalesce_form_selects_the_same_rows(con, catalog) -> None:
         assert "IS TRUE" not in portable and "IS FALSE" not in portable
         rows = [con.sql(sql, params=compiler.params).fetchall() for sql in (native, portable)]
         assert rows[0] == rows[1], node
+
+
+def test_strict_predicates_are_never_null(con, catalog) -> None:
+    from tests.segments.test_operators import CASES, _condition
+    from tests.segments.test_related import NESTED, RELATED_CASES
+    from workbench.segments.compiler import PredicateCompiler, as_lookup
+
+    for node in [_condition(*case) for case in CASES] + [NESTED, *RELATED_CASES]:
+        compiler = PredicateCompiler(catalog, as_lookup(None), AS_OF)
+        predicate = compiler.node(node, catalog.entity("people"), strict=True)
+        sql = f'SELECT count(*) FROM "people" AS "t0" WHERE ({predicate.sql("duckdb")}) IS NULL'
+        assert con.sql(sql, params=compiler.params).fetchall() == [(0,)], node

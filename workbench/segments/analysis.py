@@ -79,7 +79,7 @@ def condition_counts(
     prep = prepare(ws, segment, as_of, lookup)
     combine, conditions = _top_conditions(prep)
     joiner = all_of if combine == "and" else any_of
-    alone = [prep.compiler.node(node, prep.entity) for _, node in conditions]
+    alone = [prep.compiler.node(node, prep.entity, strict=False) for _, node in conditions]
     cumulative = [joiner(*(p.copy() for p in alone[: i + 1])) for i in range(len(alone))]
     numbers = _counts_row(ws, prep, [exp.true(), *alone, *cumulative])
     everyone = ConditionCount("", f"all {label(prep.entity.name)}", numbers[0], numbers[0])
@@ -128,7 +128,7 @@ def overlap(
             f"{other.segment.entity!r}): pick two segments of the same entity"
         )
     other.compiler = prep.compiler  # one set of bound values for both predicates
-    pa, pb = prep.predicate(), other.predicate()
+    pa, pb = prep.predicate(strict=True), other.predicate(strict=True)
     parts = [
         all_of(pa, negate(pb)),
         all_of(pa.copy(), pb.copy()),

@@ -63,9 +63,10 @@ class Prepared:
     entity: Entity
     compiler: PredicateCompiler
 
-    def predicate(self) -> exp.Expression:
-        """The whole segment's predicate (its values are bound in ``compiler``)."""
-        return self.compiler.segment(self.segment)
+    def predicate(self, strict: bool = False) -> exp.Expression:
+        """The whole segment's predicate (its values are bound in ``compiler``); not strict
+        by default, for the top of a WHERE clause (see ``PredicateCompiler.segment``)."""
+        return self.compiler.segment(self.segment, strict)
 
     def render(self, query: exp.Expression) -> CompiledSegment:
         """DuckDB SQL and params for a query built from this segment's predicates."""

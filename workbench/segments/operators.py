@@ -4,7 +4,8 @@ Each ``Operator`` says which column kinds it accepts, what value it takes, how i
 and how it reads in English. Two-valued logic is defined here, once: a builder returns a
 predicate that can be NULL only when the column is NULL, and ``guarded`` turns that NULL into
 the operator's ``on_null`` result (false for every operator except ``is_null``, ``neq``,
-``not_in`` and ``not_contains``): ``(p) IS TRUE`` or ``NOT (p) IS FALSE``.
+``not_in`` and ``not_contains``): ``(p) IS TRUE`` or ``NOT (p) IS FALSE``. In "positive"
+positions (see ``Operator.predicate``) a false-on-NULL guard is redundant and left out.
 """
 
 from __future__ import annotations
@@ -69,9 +70,16 @@ class Operator:
         """How this operator's value is checked on a column of ``kind``."""
         return ValueRule(self.shape, kind)
 
-    def predicate(self, column: exp.Expression, args: BuildArgs) -> exp.Expression:
-        """The two-valued SQL predicate: never NULL."""
-        return guarded(self.build(column, args), self.on_null)
+    def predicate(
+        self, column: exp.Expression, args: BuildArgs, strict: bool = True
+    ) -> exp.Expression:
+        """The SQL predicate. ``strict``: two-valued, never NULL. Not strict (for positions
+        where NULL and FALSE select the same rows: a WHERE, a FILTER, an AND/OR there) the
+        guard is left out when a NULL column means false anyway."""
+        built = self.build(column, args)
+        if strict or self.on_null:
+            return guarded(built, self.on_null)
+        return exp.Paren(this=built) if isinstance(built, exp.Connector) else built
 
 
 def all_of(*predicates: exp.Expression) -> exp.Expression:
