@@ -8,6 +8,7 @@ expectations are computed here from the warehouse rows with plain Python.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from workbench.demo_sandbox import (
     stop_demo_sandbox,
 )
 from workbench.destinations.sendgrid.sandbox import SandboxRemote
+from workbench.destinations.sendgrid.sandbox import store as sandbox_store
 from workbench.destinations.sendgrid.sync import REASON_NOT_CONTACT
 from workbench.destinations.sendgrid.sync_context import SyncOptions
 from workbench.emails import is_valid_email, normalise_email
@@ -238,3 +240,31 @@ def test_a_port_held_by_another_program_is_a_clear_error(
         with pytest.raises(ConfigError, match="another program may use that port"):
             ensure_demo_sandbox(ws)
     assert not stop_demo_sandbox(settings)  # the failed process is gone already
+
+
+def state_emails(settings: Settings) -> set[str]:
+    """The primary emails the demo sandbox state holds (read straight from its SQLite file)."""
+    conn = sandbox_store.connect(demo_state_path(settings))
+    try:
+        rows = conn.execute("SELECT email FROM contacts WHERE layer = 'truth'").fetchall()
+    finally:
+        conn.close()
+    return {r["email"] for r in rows}
+
+
+def test_a_rebuilt_demo_reseeds_and_a_new_port_moves_the_destination(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demo_environment(monkeypatch, tmp_path / "home")
+    small = ["demo", "--events-per-customer", "1", "--orders-per-customer", "1"]
+    _captured(lambda: cli.main([*small, "--customers", "300"]))
+    before = state_emails(Settings())
+    monkeypatch.setenv("WORKBENCH_DEMO_SANDBOX_PORT", str(free_port()))
+    output = _captured(lambda: cli.main([*small, "--customers", "400", "--force"]))
+    settings = Settings()
+    assert "demo SendGrid sandbox seeded" in output
+    customers, others = demo_contacts(settings)
+    after = state_emails(settings)
+    assert after == {c["email"] for c in customers + others} and after != before
+    host = activations.get_destination(Workspace(settings), DEMO_DESTINATION).host
+    assert host == f"http://127.0.0.1:{os.environ['WORKBENCH_DEMO_SANDBOX_PORT']}"

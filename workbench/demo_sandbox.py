@@ -56,11 +56,7 @@ NON_CUSTOMER_DOMAIN = "prospects.example.org"  # never a demo customer's domain
 SEED_MARKER = "demo_seed"
 SANDBOX_KEY_ENV = "WORKBENCH_SANDBOX_API_KEY"  # how the sandbox process gets its key
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-LOCK_FILE, PID_FILE, LOG_FILE = (
-    "sendgrid-sandbox.lock",
-    "sendgrid-sandbox.pid",
-    "sendgrid-sandbox.log",
-)
+LOCK_FILE, PID_FILE, LOG_FILE = (f"sendgrid-sandbox.{end}" for end in ("lock", "pid", "log"))
 START_TIMEOUT_S, STOP_TIMEOUT_S, HEALTH_TIMEOUT_S, POLL_S = 20.0, 10.0, 2.0, 0.1
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}  # kept so they are reaped, never collected
 RESET_TABLES = ("contacts", "alternate_emails", "members", "lists", "jobs", "changes", "exports")
@@ -202,14 +198,16 @@ def _seed_state(path: Path, contacts: list[dict]) -> bool:
 
 
 def _ensure_destination(settings: Settings, url: str) -> None:
-    """Create the demo destination (default activation settings) unless it exists; make sure
-    its key file holds a key."""
+    """Create the demo destination (default activation settings) unless it exists; an existing
+    one keeps its settings but follows a changed port and gets its key file back if missing."""
     ws = Workspace(settings)
     try:
-        ws.store.get_destination(DEMO_DESTINATION)
+        saved = ws.store.get_destination(DEMO_DESTINATION)
     except NotFoundError:
         create_destination(ws, DEMO_DESTINATION, host=url, api_key=DEMO_API_KEY)
         return
+    if _loopback_url(str(saved["host"])) not in (None, url):
+        ws.store.save_destination(DEMO_DESTINATION, {**saved, "host": url})
     if not key_file_path(settings.home, DEMO_DESTINATION).exists():
         save_api_key(settings.home, DEMO_DESTINATION, DEMO_API_KEY)
 
@@ -252,17 +250,21 @@ def seed_if_demo(settings: Settings) -> DemoSandboxSummary | None:
 # --- the sandbox process: started on demand, found again by its port, stopped by its pid file
 
 
-def demo_sandbox_url(ws: Workspace) -> str | None:
-    """The demo destination's sandbox URL, or None when there is no demo destination or it
-    points somewhere other than a loopback ``http://host:port``."""
-    try:
-        host = str(ws.store.get_destination(DEMO_DESTINATION)["host"])
-    except NotFoundError:
-        return None
+def _loopback_url(host: str) -> str | None:
+    """``http://host:port`` when ``host`` is such a loopback URL, else None."""
     parts = urllib.parse.urlsplit(host)
     if parts.scheme != "http" or parts.hostname not in LOOPBACK or parts.port is None:
         return None
     return f"http://{parts.hostname}:{parts.port}"
+
+
+def demo_sandbox_url(ws: Workspace) -> str | None:
+    """The demo destination's sandbox URL; None without a demo destination or when it points
+    somewhere other than loopback."""
+    try:
+        return _loopback_url(str(ws.store.get_destination(DEMO_DESTINATION)["host"]))
+    except NotFoundError:
+        return None
 
 
 def _listening(url: str) -> bool:
@@ -296,7 +298,6 @@ def _start_process(settings: Settings, url: str) -> subprocess.Popen[bytes]:
             start_new_session=True,  # outlives the app or runner that started it
         )  # fmt: skip
     _STARTED[process.pid] = process
-    (settings.home / PID_FILE).write_text(str(process.pid))
     return process
 
 
@@ -307,12 +308,13 @@ def _wait_until_listening(url: str, process: subprocess.Popen[bytes], log: Path)
         if _listening(url):
             return
         if process.poll() is not None:
+            _STARTED.pop(process.pid, None)
             if _listening(url):  # another process won the port: its sandbox serves the URL
                 return
             raise ConfigError(
-                f"the demo sandbox could not listen at {url} (see {log}): another program "
-                f"may use that port; set {PORT_ENV} and run `python -m workbench demo --force`, "
-                "or change the demo destination's host"
+                f"the demo sandbox could not listen at {url} (see {log}): another program may "
+                f"use that port; set {PORT_ENV} to a free port and run `python -m workbench demo "
+                "--force`, or give the demo destination another loopback host"
             )
         time.sleep(POLL_S)
     raise Unavailable(f"the demo sandbox at {url} did not answer within {START_TIMEOUT_S:.0f} s")
@@ -333,6 +335,8 @@ def ensure_demo_sandbox(ws: Workspace, destination: str | None = None) -> str | 
         if not _listening(url):
             process = _start_process(ws.settings, url)
             _wait_until_listening(url, process, ws.settings.home / LOG_FILE)
+            if process.poll() is None:  # ours serves: remember it for stop_demo_sandbox
+                (ws.settings.home / PID_FILE).write_text(str(process.pid))
     return url
 
 
