@@ -177,6 +177,17 @@ def api_call_rows(record: RunRecord) -> list[dict[str, Any]]:
     ]
 
 
+def retries(record: RunRecord) -> int:
+    """How many API calls of the run were retried (over every endpoint)."""
+    found = record.fields.get("api_retries") or 0
+    return sum(int(v) for v in found.values()) if isinstance(found, dict) else int(found)
+
+
+def waited_s(record: RunRecord) -> float:
+    """Seconds the run waited for rate limits to reset."""
+    return float(record.fields.get("api_waited_s") or 0)
+
+
 def created_total(record: RunRecord) -> int:
     """Contacts SendGrid reports CREATED by the run's jobs (a sync must never create any)."""
     return sum(

@@ -367,3 +367,50 @@ def _delete(ws: Workspace, name: str) -> None:
     if push is not None and push.running:
         raise ConflictError(f"activation {name} is running: delete it once the push finished")
     rv.delete_activation(ws, name)
+
+
+# -- the Runs page --------------------------------------------------------------------------
+
+
+def show_history_charts(records: list[RunRecord]) -> None:
+    """Our members on the list after each run, and each run's adds and removes."""
+    series = rv.size_over_time(records).to_pandas()
+    size, changes = st.columns(2)
+    size.caption("Members on the list after each run")
+    size.line_chart(series, x="started", y="list size")
+    changes.caption("Added and removed per run")
+    changes.bar_chart(series, x="started", y=["added", "removed"], stack=False)
+
+
+def show_run_detail(ws: Workspace, record: RunRecord) -> None:
+    """One run: its summary, funnel, API calls, guard problems and the per-row log."""
+    show_run_summary(record)
+    if record.status == "needs_approval":
+        st.caption("Approve or discard it on the Activations page.")
+    funnel = record.fields.get("funnel") or []
+    calls, steps = st.columns(2)
+    if funnel:
+        steps.caption("Coverage funnel when the run was planned")
+        steps.dataframe(rv.funnel_rows(funnel), hide_index=True)
+    if rv.api_call_rows(record):
+        calls.caption(f"API calls by endpoint ({rv.retries(record)} retries, "
+                      f"{rv.waited_s(record):.1f} s waited on rate limits)")  # fmt: skip
+        calls.dataframe(rv.api_call_rows(record), hide_index=True)
+    show_log(ws, record.id)
+
+
+def show_log(ws: Workspace, run_id: int) -> None:
+    """The per-row log (bounded) with CSV and Parquet downloads of every row."""
+    frame = activations.run_log(ws, run_id)
+    shown, note = rv.bounded(frame)
+    st.caption(f"Per-row log: {frame.height:,} row(s). {note}")
+    st.dataframe(shown.to_pandas(), hide_index=True)
+    csv, parquet = st.columns(2)
+    csv.download_button(
+        "Download the log (CSV)", rv.csv_bytes(frame), f"run-{run_id}-log.csv", "text/csv",
+        key="log_csv",
+    )  # fmt: skip
+    parquet.download_button(
+        "Download the log (Parquet)", rv.parquet_bytes(frame), f"run-{run_id}-log.parquet",
+        "application/vnd.apache.parquet", key="log_parquet",
+    )  # fmt: skip
