@@ -1,0 +1,197 @@
+"""Run records shaped for the pages (tables, chart series, progress), the two actions the
+pages add (discard a waiting run, delete an activation) and the background push registry."""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+import polars as pl
+import pytest
+
+from workbench import run_views as rv
+from workbench import ui_runs
+from workbench.destinations.sendgrid import sync_lock
+from workbench.destinations.sendgrid.destination import DefaultSettings, Guards
+from workbench.destinations.sendgrid.run_record import RunRecord
+from workbench.destinations.sendgrid.sync_state import CONFIRMED, FAILED, Batch, save_batches
+from workbench.errors import ConflictError, NotFoundError, QueryError
+from workbench.schedules import Schedule
+from workbench.workspace import Workspace
+
+FUNNEL = [
+    ["members", 150],
+    ["valid emails", 140],
+    ["unique after normalisation", 130],
+    ["SendGrid contacts", 78],
+    ["will be on the list", 78],
+]
+
+
+def record(run_id: int, status: str = "succeeded", **fields: Any) -> RunRecord:
+    """A run record as ``activations.get_run`` returns it."""
+    run = {"id": run_id, "activation": "a", "status": status, "updated_at": "t"}
+    return RunRecord.from_run({"started_at": f"2026-06-0{run_id}T06:00", **run, **fields})
+
+
+def test_funnel_rows_give_counts_and_shares_of_the_members() -> None:
+    rows = rv.funnel_rows(FUNNEL)
+    assert [r["count"] for r in rows] == [150, 140, 130, 78, 78]
+    assert [r["share"] for r in rows] == ["100%", "93%", "87%", "52%", "52%"]
+    assert rv.funnel_rows([["members", 0]]) == [{"step": "members", "count": 0, "share": "0%"}]
+
+
+def test_bounded_says_when_rows_were_left_out() -> None:
+    frame = pl.DataFrame({"email": [f"p{i}@x.org" for i in range(5)]})
+    assert rv.bounded(frame, 5) == (frame, "")
+    shown, note = rv.bounded(frame, 2)
+    assert shown["email"].to_list() == ["p0@x.org", "p1@x.org"]
+    assert note == "Showing the first 2 of 5 rows."
+
+
+def test_downloads_hold_every_row_in_both_formats() -> None:
+    frame = pl.DataFrame({"email": ["a@x.org", "b@x.org"], "reason": [None, "not a contact"]})
+    assert pl.read_csv(io.BytesIO(rv.csv_bytes(frame))).equals(frame)
+    assert pl.read_parquet(io.BytesIO(rv.parquet_bytes(frame))).equals(frame)
+
+
+def test_history_rows_sum_the_skip_reasons_and_default_missing_counts() -> None:
+    done = record(
+        2, added=5, removed=1, failed=0, duration_s=1.26, api_calls=9,
+        skipped_by_reason={"null": 2, "not a SendGrid contact": 3},
+    )  # fmt: skip
+    waiting = record(3, "needs_approval")
+    rows = rv.history_rows([waiting, done])
+    assert rows[1] == {
+        "run": 2, "started": "2026-06-02T06:00", "status": "succeeded", "added": 5,
+        "removed": 1, "skipped": 5, "failed": 0, "duration (s)": 1.3, "API calls": 9,
+    }  # fmt: skip
+    assert (rows[0]["added"], rows[0]["skipped"], rows[0]["API calls"]) == (0, 0, 0)
+
+
+def test_list_size_follows_the_funnel_after_success_and_the_net_change_otherwise() -> None:
+    first = record(1, added=78, removed=0, funnel=FUNNEL)
+    waiting = record(2, "needs_approval")
+    failed = record(3, "failed", added=10, removed=4)  # partly applied
+    later = record(4, added=1, removed=2, funnel=[*FUNNEL[:4], ["will be on the list", 83]])
+    series = rv.size_over_time([later, failed, waiting, first])  # newest first, as listed
+    assert series["list size"].to_list() == [78, 78, 84, 83]
+    assert series["started"].to_list() == sorted(series["started"].to_list())
+    assert series["removed"].to_list() == [0, 0, 4, 2]
+
+
+def test_job_rows_and_created_total_read_every_job_of_every_batch() -> None:
+    jobs = [
+        {"seq": 0, "kind": "add", "status": CONFIRMED, "job_ids": ["j1"],
+         "outcome": [{"job_id": "j1", "status": "completed", "requested": 3, "updated": 3,
+                      "created": 0, "errored": 0}]},
+        {"seq": 1, "kind": "remove", "status": "sent", "job_ids": ["j2"], "outcome": []},
+    ]  # fmt: skip
+    rows = rv.job_rows(record(1, jobs=jobs))
+    assert [(r["job id"], r["job status"], r["batch status"]) for r in rows] == [
+        ("j1", "completed", CONFIRMED),
+        ("j2", "not finished", "sent"),
+    ]
+    assert rv.created_total(record(1, jobs=jobs)) == 0
+    jobs[0]["outcome"][0]["created"] = 2
+    assert rv.created_total(record(1, jobs=jobs)) == 2
+
+
+def test_retries_and_calls_are_totalled_over_endpoints() -> None:
+    run = record(1, api_retries={"GET /x": 2, "PUT /y": 1}, api_calls_by_endpoint={"a": 1, "b": 4})
+    assert rv.retries(run) == 3 and rv.retries(record(2)) == 0
+    assert rv.api_call_rows(run) == [{"endpoint": "b", "calls": 4}, {"endpoint": "a", "calls": 1}]
+
+
+def test_approval_reasons_prefer_the_guards_words() -> None:
+    guarded = record(1, "needs_approval", guard_problems=["it would remove 63 of 78"])
+    assert rv.approval_reasons(guarded) == ["it would remove 63 of 78"]
+    assert rv.approval_reasons(record(2, "needs_approval", message="waiting")) == ["waiting"]
+
+
+def test_changed_settings_keep_only_what_differs_from_the_defaults() -> None:
+    defaults = DefaultSettings(schedule=Schedule.daily(6, 30), guards=Guards(False, 0.2))
+    form = {
+        "name": "", "list_name": "{segment}", "email_column": None, "schedule": "daily 06:30",
+        "mode": "managed", "allow_empty": False, "max_remove_percent": 20,
+        "adopt_existing_list": False,
+    }  # fmt: skip
+    assert rv.changed_settings(defaults, form) == {"name": None, "adopt_existing_list": False}
+    form |= {"name": "x", "mode": "mirror", "schedule": " every 6h", "max_remove_percent": 50}
+    assert rv.changed_settings(defaults, form) == {
+        "name": "x", "adopt_existing_list": False, "mode": "mirror", "schedule": "every 6h",
+        "guards": {"allow_empty": False, "max_remove_fraction": 0.5},
+    }  # fmt: skip
+
+
+def test_progress_counts_batches_and_confirmed_emails(workspace: Workspace) -> None:
+    run_id = workspace.store.create_run("a", {"status": "applying"})
+    assert rv.run_progress(workspace, run_id).describe().startswith("Planning")
+    batches = [
+        Batch(run_id, 0, "add", ["a@x.org", "b@x.org"], ["1", "2"], status=CONFIRMED),
+        Batch(run_id, 1, "add", ["c@x.org"], ["3"], status=FAILED),
+        Batch(run_id, 2, "remove", ["d@x.org"], ["4"]),
+    ]
+    save_batches(workspace.store, batches)
+    progress = rv.run_progress(workspace, run_id)
+    assert (progress.batches, progress.confirmed, progress.failed) == (3, 1, 1)
+    assert progress.fraction == pytest.approx(2 / 3)
+    assert progress.describe() == "2 of 3 batch(es) finished (2 of 4 emails confirmed), 1 failed"
+
+
+def test_discard_only_a_waiting_run(workspace: Workspace) -> None:
+    waiting = workspace.store.create_run("a", {"status": "needs_approval"})
+    done = workspace.store.create_run("a", {"status": "succeeded"})
+    assert rv.discard_run(workspace, waiting).status == "discarded"
+    with pytest.raises(ConflictError, match="only a waiting run"):
+        rv.discard_run(workspace, done)
+    with pytest.raises(ConflictError, match="only a waiting run"):
+        rv.discard_run(workspace, waiting)  # twice
+
+
+def test_delete_waits_for_a_running_push(workspace: Workspace) -> None:
+    workspace.store.save_activation("a", {"segment": "s", "destination": "d"})
+    owner = sync_lock.acquire(workspace.store, "a")
+    with pytest.raises(ConflictError, match="already running"):
+        rv.delete_activation(workspace, "a")
+    sync_lock.release(workspace.store, owner)
+    rv.delete_activation(workspace, "a")
+    with pytest.raises(NotFoundError):
+        rv.delete_activation(workspace, "a")
+
+
+def test_a_second_push_of_the_same_activation_is_refused_while_one_runs(
+    workspace: Workspace,
+) -> None:
+    release = threading.Event()
+
+    def slow() -> RunRecord:
+        release.wait(10)
+        return record(1)
+
+    first = ui_runs.start_push(workspace, "a", slow)
+    with pytest.raises(ConflictError, match="already running"):
+        ui_runs.start_push(workspace, "a", slow)
+    other = ui_runs.start_push(workspace, "b", lambda: record(2))  # another activation may run
+    release.set()
+    assert ui_runs.wait_for_push(workspace, "a", 10) is first and first.record == record(1)
+    assert ui_runs.wait_for_push(workspace, "b", 10) is other and not other.running
+    again = ui_runs.start_push(workspace, "a", lambda: record(3))  # finished: may start again
+    ui_runs.wait_for_push(workspace, "a", 10)
+    assert again.record == record(3)
+
+
+def test_a_failing_push_keeps_its_message(workspace: Workspace) -> None:
+    def refused() -> RunRecord:
+        raise ConflictError("activation a is already running (pid 1): wait for it to finish")
+
+    def broken() -> RunRecord:
+        raise QueryError("the warehouse timed out")
+
+    ui_runs.start_push(workspace, "a", refused)
+    push = ui_runs.wait_for_push(workspace, "a", 10)
+    assert push is not None and push.error.startswith("Not started: activation a is already")
+    ui_runs.start_push(workspace, "a", broken)
+    push = ui_runs.wait_for_push(workspace, "a", 10)
+    assert push is not None and push.error == "the warehouse timed out" and push.record is None
