@@ -180,15 +180,19 @@ def rows_by_hash(hashes: pl.Series, *, bits: int = 64, row_bits: int | None = No
     )
 
 
-def rows_sharing_a_bucket(by_hash: pl.DataFrame) -> pl.Series:
-    """The row numbers (ascending, u64) whose bucket holds more than one row."""
+def rows_in_shared_buckets(by_hash: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``by_hash`` whose bucket holds more than one row, still in bucket order."""
     buckets = by_hash.get_column("bucket").to_numpy()
     same_as_next = buckets[1:] == buckets[:-1]
     shared = np.zeros(len(buckets), dtype=bool)
     shared[1:] |= same_as_next
     shared[:-1] |= same_as_next
-    rows = by_hash.get_column("row").to_numpy()[shared]
-    rows.sort()
+    return by_hash.filter(pl.Series(shared))
+
+
+def rows_sharing_a_bucket(by_hash: pl.DataFrame) -> pl.Series:
+    """The row numbers (ascending, u64) whose bucket holds more than one row."""
+    rows = np.sort(rows_in_shared_buckets(by_hash).get_column("row").to_numpy())
     return pl.Series("row", rows, dtype=pl.UInt64)
 
 
@@ -270,24 +274,54 @@ def _split_duplicates(
     """
     emails = candidates.get_column("email")
     by_hash = rows_by_hash(email_hashes(emails, bits=hash_bits), bits=hash_bits)
-    contested_rows = rows_sharing_a_bucket(by_hash).to_numpy()
-    contested = np.zeros(candidates.height, dtype=bool)
-    contested[contested_rows] = True
-    resolved = candidates.filter(pl.Series(contested)).with_columns(
-        duplicate_of=pl.col(key_column).first().over("email"),
-        is_representative=pl.col("email").is_first_distinct(),
-    )
+    duplicates = _duplicates_in_shared_buckets(candidates, rows_in_shared_buckets(by_hash))
     is_duplicate = np.zeros(candidates.height, dtype=bool)
-    is_duplicate[contested_rows[~resolved.get_column("is_representative").to_numpy()]] = True
-    duplicates = resolved.filter(~pl.col("is_representative")).select(
-        key_column,
-        "raw_email",
-        "email",
-        reason=pl.lit(REASON_DUPLICATE),
-        duplicate_of="duplicate_of",
-    )
+    is_duplicate[duplicates.get_column("row").to_numpy()] = True
     valid = candidates.filter(pl.Series(~is_duplicate)).select(key_column, "email")
+    duplicates = duplicates.sort("row").select(
+        key_column, "raw_email", "email", reason=pl.lit(REASON_DUPLICATE), duplicate_of="first"
+    )
     return valid, duplicates
+
+
+def _duplicates_in_shared_buckets(candidates: pl.DataFrame, shared: pl.DataFrame) -> pl.DataFrame:
+    """The rows (of those sharing a bucket) that repeat the email of a smaller row, with
+    ``row`` and ``first`` (the key of the first row with that email).
+
+    A bucket whose emails all equal its first row's is settled by position (rows ascend
+    inside a bucket); a bucket holding different emails (a collision) is grouped by string."""
+    key_column = candidates.columns[0]
+    if shared.is_empty():
+        return candidates.clear().with_columns(
+            row=pl.lit(0, dtype=pl.UInt64), first=pl.col(key_column)
+        )
+    bucket = shared.get_column("bucket").to_numpy()
+    starts_run = np.concatenate([[True], bucket[1:] != bucket[:-1]])
+    run = np.cumsum(starts_run) - 1
+    first_position = np.flatnonzero(starts_run)[run]
+    rows = _gather_by_mask(candidates, shared.get_column("row"))
+    firsts = rows.gather(pl.Series(first_position))
+    same = (rows.get_column("email") == firsts.get_column("email")).to_numpy()
+    pure = ~np.isin(run, run[~same])
+    settled = rows.with_columns(first=firsts.get_column(key_column)).filter(
+        pl.Series(pure & ~starts_run)
+    )
+    mixed = rows.filter(pl.Series(~pure)).sort("row")
+    mixed = mixed.with_columns(first=pl.col(key_column).first().over("email")).filter(
+        ~pl.col("email").is_first_distinct()
+    )
+    return pl.concat([settled, mixed])
+
+
+def _gather_by_mask(frame: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """``frame``'s rows at ``rows`` (distinct, any order) plus a ``row`` column; a mask filter
+    and a small gather, because a gather over a many-chunk frame is slow."""
+    wanted = rows.to_numpy()
+    ascending = np.sort(wanted)
+    mask = np.zeros(frame.height, dtype=bool)
+    mask[ascending] = True
+    picked = frame.filter(pl.Series(mask)).rechunk()
+    return picked.gather(pl.Series(np.searchsorted(ascending, wanted))).with_columns(row=rows)
 
 
 def _summarise(
