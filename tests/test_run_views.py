@@ -32,7 +32,9 @@ FUNNEL = [
 def record(run_id: int, status: str = "succeeded", **fields: Any) -> RunRecord:
     """A run record as ``activations.get_run`` returns it."""
     run = {"id": run_id, "activation": "a", "status": status, "updated_at": "t"}
-    return RunRecord.from_run({"started_at": f"2026-06-0{run_id}T06:00", **run, **fields})
+    return RunRecord.from_run(
+        {"started_at": f"2026-06-0{run_id}T08:00:00.000+02:00", **run, **fields}
+    )
 
 
 def test_funnel_rows_give_counts_and_shares_of_the_members() -> None:
@@ -64,7 +66,7 @@ def test_history_rows_sum_the_skip_reasons_and_default_missing_counts() -> None:
     waiting = record(3, "needs_approval")
     rows = rv.history_rows([waiting, done])
     assert rows[1] == {
-        "run": 2, "started": "2026-06-02T06:00", "status": "succeeded", "added": 5,
+        "run": 2, "started": "2026-06-02 06:00:00 UTC", "status": "succeeded", "added": 5,
         "removed": 1, "skipped": 5, "failed": 0, "duration (s)": 1.3, "API calls": 9,
     }  # fmt: skip
     assert (rows[0]["added"], rows[0]["skipped"], rows[0]["API calls"]) == (0, 0, 0)
@@ -102,6 +104,12 @@ def test_retries_and_calls_are_totalled_over_endpoints() -> None:
     run = record(1, api_retries={"GET /x": 2, "PUT /y": 1}, api_calls_by_endpoint={"a": 1, "b": 4})
     assert rv.retries(run) == 3 and rv.retries(record(2)) == 0
     assert rv.api_call_rows(run) == [{"endpoint": "b", "calls": 4}, {"endpoint": "a", "calls": 1}]
+
+
+def test_when_shows_utc_and_leaves_unreadable_text_alone() -> None:
+    assert rv.when("2026-06-30T14:00:00.000+02:00") == "2026-06-30 12:00:00 UTC"
+    assert rv.when("2026-06-30T12:00:00") == "2026-06-30 12:00:00 UTC"
+    assert rv.when("yesterday") == "yesterday"
 
 
 def test_approval_reasons_prefer_the_guards_words() -> None:

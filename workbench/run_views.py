@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -29,6 +30,16 @@ MODE_TEXT = {
 }
 
 
+def when(iso: str) -> str:
+    """A stored UTC timestamp as ``2026-06-30 12:00:00 UTC`` (the text itself if unreadable)."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def total_skipped(record: RunRecord) -> int:
     """How many rows the run skipped, over every reason."""
     return sum(int(v) for v in (record.fields.get("skipped_by_reason") or {}).values())
@@ -47,7 +58,7 @@ def activation_rows(ws: Workspace) -> list[dict[str, Any]]:
                 "list": list_name(ws, activation.segment, settings.list_name),
                 "mode": settings.mode,
                 "schedule": settings.schedule.describe(),
-                "last run": last[0].started_at if last else "never",
+                "last run": when(last[0].started_at) if last else "never",
                 "status": last[0].status if last else "",
             }
         )
@@ -119,7 +130,7 @@ def history_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
     return [
         {
             "run": r.id,
-            "started": r.started_at,
+            "started": when(r.started_at),
             "status": r.status,
             "added": int(r.fields.get("added") or 0),
             "removed": int(r.fields.get("removed") or 0),

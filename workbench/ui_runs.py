@@ -49,6 +49,7 @@ class Push:
     thread: threading.Thread | None = None
     record: RunRecord | None = None
     error: str = ""
+    run_id: int | None = None  # known from the start when approving a stored plan
     done: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -66,17 +67,24 @@ def _key(ws: Workspace, name: str) -> tuple[str, str]:
 
 
 def start_push(
-    ws: Workspace, name: str, action: Callable[[], RunRecord], what: str = "push"
+    ws: Workspace,
+    name: str,
+    action: Callable[[], RunRecord],
+    what: str = "a push",
+    run_id: int | None = None,
 ) -> Push:
-    """Start ``action`` on a background thread; ConflictError while a push of ``name`` runs."""
+    """Start ``action`` on a background thread; ConflictError while a push of ``name`` runs.
+
+    ``what`` names the push in messages; ``run_id`` is the run it applies, when known.
+    """
     with _REGISTRY:
         current = _PUSHES.get(_key(ws, name))
         if current is not None and current.running:
             raise ConflictError(
-                f"activation {name} is already running (a {current.what} started at "
-                f"{current.started_at}): wait for it to finish"
+                f"activation {name} is already running ({current.what} started "
+                f"{rv.when(current.started_at)}): wait for it to finish"
             )
-        push = Push(name, what, utc_now())
+        push = Push(name, what, utc_now(), run_id=run_id)
         push.thread = threading.Thread(
             target=_work, args=(push, action), name=f"push-{name}", daemon=True
         )
@@ -180,7 +188,8 @@ def push(ws: Workspace, name: str, *, reconcile_first: bool, recreate_list: bool
 
 def preview(ws: Workspace, name: str) -> None:
     """Plan a run of ``name`` now (reads SendGrid, changes nothing) and keep it for display."""
-    st.session_state[PLAN] = activations.preview(ws, name)
+    with st.spinner("Reading the segment and looking up SendGrid contacts…"):
+        st.session_state[PLAN] = activations.preview(ws, name)
 
 
 def current_plan(name: str) -> SyncPlan | None:
@@ -258,7 +267,9 @@ def show_run_summary(record: RunRecord) -> None:
         column.metric(name, row[name])
     reasons = record.fields.get("skipped_by_reason") or {}
     if reasons:
-        st.dataframe([{"skipped because": k, "rows": v} for k, v in reasons.items()])
+        st.dataframe(
+            [{"skipped because": k, "rows": v} for k, v in reasons.items()], hide_index=True
+        )
     jobs = rv.job_rows(record)
     if jobs:
         st.caption("SendGrid jobs, each followed to its end:")
@@ -270,10 +281,19 @@ def _live_progress(ws: Workspace, name: str) -> None:
     push = current_push(ws, name)
     if push is None or not push.running:
         st.rerun()  # the whole page, to show the outcome
-    latest = activations.list_runs(ws, name, limit=1)
-    fresh = latest and latest[0].started_at >= (push.started_at if push else "")
-    progress = rv.run_progress(ws, latest[0].id) if fresh else rv.run_progress(ws, -1)
-    st.progress(progress.fraction, text=f"⏳ Pushing {name}: {progress.describe()}")
+    fraction, text = _progress_of(ws, name, push)
+    st.progress(fraction, text=text)
+
+
+def _progress_of(ws: Workspace, name: str, push: Push | None) -> tuple[float, str]:
+    """The progress bar's fraction and text for the run ``push`` works on."""
+    run_id = push.run_id if push else None
+    if run_id is None:
+        latest = activations.list_runs(ws, name, limit=1)
+        fresh = latest and push and latest[0].started_at >= push.started_at
+        run_id = latest[0].id if fresh else None
+    progress = rv.run_progress(ws, -1 if run_id is None else run_id)
+    return progress.fraction, f"⏳ Pushing {name}: {progress.describe()}"
 
 
 def push_panel(ws: Workspace, name: str) -> None:
@@ -287,7 +307,12 @@ def push_panel(ws: Workspace, name: str) -> None:
         st.error(push.error)  # it stopped before recording a run
     if not latest:
         return
-    if latest[0].status == "needs_approval":
+    if latest[0].status not in rv.TERMINAL:
+        progress = rv.run_progress(ws, latest[0].id)
+        st.progress(progress.fraction, text=f"Run {latest[0].id}: {progress.describe()}")
+        st.caption(f"Run {latest[0].id} is {latest[0].status}, started elsewhere (the runner or "
+                   "the command line) or stopped midway: Push now resumes it.")  # fmt: skip
+    elif latest[0].status == "needs_approval":
         approval_box(ws, latest[0])
     else:
         show_run_summary(latest[0])
@@ -309,7 +334,9 @@ def approval_box(ws: Workspace, record: RunRecord) -> None:
         type="primary",
         key="act_approve",
         on_click=guarded(
-            lambda: start_push(ws, name, lambda: activations.approve_run(ws, run_id), "approval")
+            lambda: start_push(
+                ws, name, lambda: activations.approve_run(ws, run_id), "an approval", run_id
+            )
         ),
     )
     discard.button(
