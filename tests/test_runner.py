@@ -17,7 +17,7 @@ import pytest
 import workbench
 from workbench import activations, runner
 from workbench.config import Settings
-from workbench.runner_exec import exit_code
+from workbench.runner_exec import ActivationResult, exit_code
 from workbench.runner_plan import Decision, decide_all
 from workbench.workspace import Workspace
 
@@ -214,3 +214,26 @@ def test_once_with_nothing_due_starts_fast_without_heavy_imports(ws: Workspace) 
     code, seconds, heavy = probe.stdout.splitlines()[-1].split()
     assert (code, heavy) == ("0", "-"), probe.stderr
     assert float(seconds) < 3
+
+
+def test_the_loop_sleeps_until_the_next_attempt_between_1_and_60_seconds() -> None:
+    def result(next_attempt: datetime | None) -> ActivationResult:
+        when = next_attempt.strftime("%Y-%m-%dT%H:%M:%SZ") if next_attempt else None
+        return ActivationResult("a", "not_due", next_attempt=when)
+
+    assert runner.seconds_until_next([result(NOW + timedelta(seconds=20))], NOW) == 20
+    assert runner.seconds_until_next([result(NOW + timedelta(hours=3))], NOW) == 60
+    assert runner.seconds_until_next([result(NOW - timedelta(hours=3))], NOW) == 1
+    assert runner.seconds_until_next([result(None)], NOW) == 60
+
+
+def test_the_loop_repeats_a_report_only_when_it_changes() -> None:
+    seen: list[str] = []
+    report = runner.changes_only(lambda r: seen.append(f"{r.name}:{r.status}"))
+    waiting = ActivationResult("a", "waiting", 7, reason="run 7 waits for approval")
+    for _ in range(3):
+        report(waiting)
+    report(ActivationResult("a", "succeeded", 8, duration_s=1.0))
+    report(ActivationResult("a", "succeeded", 9, duration_s=1.0))  # every run is reported
+    report(waiting)
+    assert seen == ["a:waiting", "a:succeeded", "a:succeeded", "a:waiting"]

@@ -27,6 +27,7 @@ This module never imports Streamlit, and polars, DuckDB and sendgrid only when s
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -64,11 +65,23 @@ def _workspace(settings: Settings) -> Workspace:
     return Workspace(settings)
 
 
-def _report(result: ActivationResult, emit: Emit | None) -> ActivationResult:
-    log_result(result)
-    if emit is not None:
-        emit(result)
+def _report(result: ActivationResult, emit: Emit) -> ActivationResult:
+    emit(result)
     return result
+
+
+def changes_only(emit: Emit) -> Emit:
+    """``emit`` for results that are runs, or that differ from the activation's last report
+    (so a loop does not repeat "waiting for approval" on every wake)."""
+    last: dict[str, tuple[str, int | None, str]] = {}
+
+    def emit_changes(result: ActivationResult) -> None:
+        key = (result.status, result.run_id, result.reason)
+        if result.duration_s is not None or last.get(result.name) != key:
+            emit(result)
+        last[result.name] = key
+
+    return emit_changes
 
 
 def _run_checked(
@@ -98,14 +111,15 @@ def run_due(
     options: SyncOptions | None = None,
     stop: threading.Event | None = None,
     grace_s: float = STOP_GRACE_S,
-    emit: Emit | None = None,
+    emit: Emit = log_result,
     plans: list[str] | None = None,
 ) -> list[ActivationResult]:
     """One pass: every saved activation's result (the due ones are run, or previewed).
 
     ``now`` is the clock (default: the real UTC time). ``emit`` gets each result as soon as it
-    is known; ``plans`` collects the plan texts of a dry run. Raises :class:`Abandoned` when
-    ``stop`` was set and the run in flight did not end within ``grace_s``.
+    is known (default: one log line each); ``plans`` collects the plan texts of a dry run.
+    Raises :class:`Abandoned` when ``stop`` was set and the run in flight did not end within
+    ``grace_s``.
     """
     now = now or _now()
     decisions = decide_all(settings.state_db_path, now)
@@ -132,7 +146,7 @@ def run_named(
     options: SyncOptions | None = None,
     stop: threading.Event | None = None,
     grace_s: float = STOP_GRACE_S,
-    emit: Emit | None = None,
+    emit: Emit = log_result,
     plans: list[str] | None = None,
 ) -> ActivationResult:
     """Run (or preview) one activation now, whatever its schedule; ConfigError if unknown."""
@@ -170,17 +184,21 @@ def run_loop(
     *,
     options: SyncOptions | None = None,
     grace_s: float = STOP_GRACE_S,
-    emit: Emit | None = None,
+    emit: Emit = log_result,
     clock: Callable[[], datetime] = _now,
 ) -> None:
-    """Run due activations until ``stop`` is set, re-reading the store on every wake."""
+    """Run due activations until ``stop`` is set, re-reading the store on every wake.
+
+    Runs are always reported; other results only when they change (see :func:`changes_only`).
+    """
+    report = changes_only(emit)
     while not stop.is_set():
         try:
             results = run_due(
-                settings, now=clock(), options=options, stop=stop, grace_s=grace_s, emit=emit
+                settings, now=clock(), options=options, stop=stop, grace_s=grace_s, emit=report
             )
-        except ConfigError as exc:  # e.g. an unreadable state store: say so, keep going
-            logging.getLogger("workbench.runner").error("configuration error: %s", exc)
+        except (ConfigError, sqlite3.Error) as exc:  # e.g. a locked or broken store: keep going
+            logging.getLogger("workbench.runner").error("cannot plan this pass: %s", exc)
             results = []
         stop.wait(seconds_until_next(results, clock()))
 

@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from workbench.config import Settings
 from workbench.errors import ConfigError
 from workbench.runner import STOP_GRACE_S, Emit, run_due, run_loop, run_named
-from workbench.runner_exec import Abandoned, ActivationResult, exit_code
+from workbench.runner_exec import Abandoned, ActivationResult, exit_code, log_result
 
 DESCRIPTION = "Run due activations (cron/systemd: --once; a service: --loop)."
 
@@ -82,8 +83,15 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
 
 def _printer(as_json: bool) -> Emit:
+    """Log every result; print it as JSON, or as text unless it is merely not due (so a cron
+    log stays quiet while nothing happens)."""
+
     def emit(result: ActivationResult) -> None:
-        print(result.to_json() if as_json else result.describe(), flush=True)
+        log_result(result)
+        if as_json:
+            print(result.to_json(), flush=True)
+        elif result.status != "not_due":
+            print(result.describe(), flush=True)
 
     return emit
 
@@ -133,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args, load_settings(), stop)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:
+        print(f"error: cannot read the state store: {exc}", file=sys.stderr)
         return 2
     except Abandoned as exc:
         logging.getLogger("workbench.runner").warning(

@@ -33,6 +33,7 @@ T = TypeVar("T")
 FAILING = frozenset({"failed", "needs_approval", "waiting"})
 CONFIG_ERRORS = (ConfigError, NotFoundError)
 COUNT_NAMES = ("added", "removed", "skipped", "failed")
+LOG_LEVELS = {"not_due": logging.DEBUG, "succeeded": logging.INFO, "planned": logging.INFO}
 
 
 @dataclass
@@ -92,9 +93,7 @@ def log_result(result: ActivationResult) -> None:
         fields.append(("duration", f"{result.duration_s:.1f}s"))
     if result.reason and result.status != "succeeded":
         fields.append(("reason", result.reason))
-    level = (
-        logging.INFO if result.status in ("succeeded", "not_due", "planned") else logging.WARNING
-    )
+    level = LOG_LEVELS.get(result.status, logging.WARNING)
     log.log(level, " ".join(f"{k}={quoted(v)}" for k, v in fields))
 
 
