@@ -152,16 +152,6 @@ def activation_overrides(body: dict[str, Any]) -> dict[str, Any]:
     return normal_overrides({k: v for k, v in body.items() if k not in ACTIVATION_KEYS})
 
 
-def _problems_of(doc: Document, check: Callable[[], None]) -> list[Problem]:
-    from workbench.errors import ConfigError
-
-    try:
-        check()
-    except (ConfigError, NotFoundError, ValueError, TypeError) as exc:
-        return [Problem(doc.where(), str(exc))]
-    return []
-
-
 def validate_documents(ws: Workspace, docs: Sequence[Document]) -> list[Problem]:
     """Every problem of the set of documents (empty when it may be applied)."""
     from workbench.definitions_checks import check_all

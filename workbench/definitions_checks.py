@@ -19,11 +19,10 @@ from workbench.definitions import (
     KEY_HINT,
     KINDS,
     Document,
-    _problems_of,
     activation_overrides,
     destination_config,
 )
-from workbench.errors import NotFoundError, Problem
+from workbench.errors import ConfigError, NotFoundError, Problem
 from workbench.store_base import _secret_paths  # the store's own secret detector
 from workbench.workspace import Workspace
 
@@ -45,6 +44,15 @@ def check_all(ws: Workspace, docs: Sequence[Document]) -> list[Problem]:
     for doc in sound:
         problems += CHECKS[doc.kind](ws, doc, by_kind)
     return problems
+
+
+def problems_of(doc: Document, check: Callable[[], None]) -> list[Problem]:
+    """The error ``check()`` raises about ``doc``, as a problem (none when it passes)."""
+    try:
+        check()
+    except (ConfigError, NotFoundError, ValueError, TypeError) as exc:
+        return [Problem(doc.where(), str(exc))]
+    return []
 
 
 def shape_problems(doc: Document) -> list[Problem]:
@@ -129,7 +137,7 @@ def check_destination(ws: Workspace, doc: Document, by_kind: Named) -> list[Prob
         for key in defaults or {}
         if key not in OVERRIDE_KEYS
     ]
-    return problems + _problems_of(doc, lambda: _ignore(destination_config(ws, doc.body)))
+    return problems + problems_of(doc, lambda: _ignore(destination_config(ws, doc.body)))
 
 
 def _ignore(_value: object) -> None:
@@ -162,7 +170,7 @@ def check_activation(ws: Workspace, doc: Document, by_kind: Named) -> list[Probl
         defaults = _destination_defaults(ws, str(destination), by_kind)
         defaults.overridden(activation_overrides(overrides))
 
-    return problems + _problems_of(doc, settle)
+    return problems + problems_of(doc, settle)
 
 
 def _exists(name: Any, in_files: dict[str, Document], get: Callable[[str], Any]) -> bool:
