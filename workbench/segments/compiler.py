@@ -23,8 +23,14 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from workbench.catalog import Catalog, ColumnKind, Entity
-from workbench.errors import NotFoundError, SegmentInvalid, WorkbenchError
-from workbench.segments.model import Segment, document_of, parse_segment
+from workbench.errors import SegmentInvalid, WorkbenchError
+from workbench.segments.model import (
+    Segment,
+    as_lookup,
+    document_of,
+    parse_segment,
+    resolve_as_of,
+)
 from workbench.segments.operators import (
     OPERATORS,
     BuildArgs,
@@ -33,7 +39,6 @@ from workbench.segments.operators import (
     negate,
 )
 from workbench.segments.validate import Lookup, node_kind, validate_segment
-from workbench.segments.values import parse_moment, to_naive_utc
 
 DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery")
 NATIVE_IS_BOOLEAN = ("duckdb", "postgres", "bigquery")  # dialects that have ``x IS TRUE``
@@ -50,38 +55,6 @@ class CompiledSegment:
     sql: str
     params: dict[str, Any]
     dialect: str = "duckdb"
-
-
-def resolve_as_of(as_of: datetime | date | str | None = None) -> datetime:
-    """The as-of moment as naive UTC: now by default; a date alone is 00:00 UTC that day."""
-    if as_of is None:
-        return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    if isinstance(as_of, str):
-        as_of = parse_moment(as_of)
-    if isinstance(as_of, datetime):
-        return to_naive_utc(as_of)
-    return datetime(as_of.year, as_of.month, as_of.day)
-
-
-def no_saved_segments(name: str) -> dict[str, Any]:
-    """A lookup for when no store is at hand: every name is unknown."""
-    raise NotFoundError(f"no saved segment called {name!r}")
-
-
-def as_lookup(lookup: Lookup | Mapping[str, Any] | None) -> Lookup:
-    """A lookup function from a function, a dict of documents by name, or None."""
-    if lookup is None:
-        return no_saved_segments
-    if isinstance(lookup, Mapping):
-        documents = lookup
-
-        def from_mapping(name: str) -> Any:
-            if name not in documents:
-                raise NotFoundError(f"no saved segment called {name!r}")
-            return documents[name]
-
-        return from_mapping
-    return lookup
 
 
 def checked_segment(segment: Any, catalog: Catalog, lookup: Lookup) -> Segment:

@@ -8,16 +8,19 @@ against the catalog. ``FORMAT_VERSION`` is the document format this code reads.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from workbench.errors import Problem, SegmentInvalid
+from workbench.errors import NotFoundError, Problem, SegmentInvalid
+from workbench.segments.values import parse_moment, to_naive_utc
 
 FORMAT_VERSION = 1
+Lookup = Callable[[str], Any]  # a saved segment's document by name, or NotFoundError
 TOP_LEVEL_KEYS = ("version", "name", "description", "entity", "filter")
 
 
@@ -127,3 +130,35 @@ def document_of(saved: Any) -> dict[str, Any]:
         if isinstance(value, str):
             return dict(load_text(value))
     raise TypeError(f"cannot read a segment document from {type(saved).__name__}")
+
+
+def resolve_as_of(as_of: datetime | date | str | None = None) -> datetime:
+    """The as-of moment as naive UTC: now by default; a date alone is 00:00 UTC that day."""
+    if as_of is None:
+        return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    if isinstance(as_of, str):
+        as_of = parse_moment(as_of)
+    if isinstance(as_of, datetime):
+        return to_naive_utc(as_of)
+    return datetime(as_of.year, as_of.month, as_of.day)
+
+
+def no_saved_segments(name: str) -> dict[str, Any]:
+    """A lookup for when no store is at hand: every name is unknown."""
+    raise NotFoundError(f"no saved segment called {name!r}")
+
+
+def as_lookup(lookup: Lookup | Mapping[str, Any] | None) -> Lookup:
+    """A lookup function from a function, a dict of documents by name, or None."""
+    if lookup is None:
+        return no_saved_segments
+    if isinstance(lookup, Mapping):
+        documents = lookup
+
+        def from_mapping(name: str) -> Any:
+            if name not in documents:
+                raise NotFoundError(f"no saved segment called {name!r}")
+            return documents[name]
+
+        return from_mapping
+    return lookup

@@ -9,16 +9,20 @@ unknown segments, other entities and cycles.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from workbench.catalog import Catalog, ColumnKind, Entity
 from workbench.errors import NotFoundError, Problem
-from workbench.segments.model import Segment, document_of, load_text, top_level_problems
+from workbench.segments.model import (
+    Lookup,
+    Segment,
+    document_of,
+    load_text,
+    top_level_problems,
+)
 from workbench.segments.operators import AGGREGATES, HAVING_OPERATORS, OPERATORS, get_operator
 from workbench.segments.values import ValueProblem, ValueRule, ValueShape, days
-
-Lookup = Callable[[str], Any]
 
 NODE_KEYS: dict[str, frozenset[str]] = {
     "and": frozenset({"and"}),
