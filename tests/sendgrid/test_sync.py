@@ -145,3 +145,22 @@ def test_run_log_is_downloadable_as_csv_and_parquet(world: World, tmp_path: Path
     assert pl.read_csv(csv).height == log.height == pl.read_parquet(parquet).height
     listed = activations.list_runs(world.ws, world.name)
     assert [r.id for r in listed] == [record.id]
+
+
+def test_one_contact_reached_by_two_emails_stays_while_one_of_them_is_wanted(
+    world: World,
+) -> None:
+    strangers = sorted(expected_not_contacts(world, FIRST))[:2]
+    primary, alternate = strangers
+    world.sandbox.admin.add_contacts([{"email": primary, "alternate_emails": [alternate]}])
+    first = world.run()
+    assert first.fields["added"] == len(world.expected(FIRST)) + 2  # both emails, one contact
+    assert primary in world.on_list() and alternate not in world.on_list()  # lists show primaries
+    leaver = next(pid for pid, e in world.rows if e and normalise_email(e) == alternate)
+    world.set_segment(FIRST - {leaver})
+    world.sandbox.admin.clear_request_log()
+    second = world.run()
+    assert second.fields["removed"] == 0 and second.fields["forgotten"] == 1
+    assert world.writes() == []  # removing the contact would also drop the wanted primary email
+    assert primary in world.on_list()
+    assert alternate not in world.snapshot() and primary in world.snapshot()

@@ -42,7 +42,10 @@ class SyncPlan:
 
     ``to_add`` has ``email, contact_id, entry`` (the upsert entry as JSON: primary email plus
     existing identifiers); ``to_remove`` has ``email, contact_id``; ``skipped`` has
-    ``email, reason``. ``list_size`` is the confirmed list size the guards compare against.
+    ``email, reason``. ``to_forget`` (``email, contact_id``) are snapshot rows that leave
+    without an API call: their contact stays on the list through another wanted email, or (in
+    mirror mode) is no longer on it. ``list_size`` is the confirmed list size the guards
+    compare against.
     """
 
     activation: str
@@ -52,6 +55,7 @@ class SyncPlan:
     funnel: list[tuple[str, int]]
     to_add: pl.DataFrame
     to_remove: pl.DataFrame
+    to_forget: pl.DataFrame
     skipped: pl.DataFrame
     unchanged: int
     list_size: int
@@ -142,12 +146,14 @@ def plan_sync(
     skipped = pl.concat(
         [dropped_as_skipped(normalised), pl.DataFrame(lookup_skips, SKIP_SCHEMA, orient="row")]
     )
-    to_remove = diff.to_remove.select("email", "contact_id")
+    leavers = diff.to_remove.select("email", "contact_id")
+    keep = set(diff.unchanged.get_column("contact_id").to_list()) | {c.id for c in found.values()}
     if mode == "mirror" and list_id:
-        keep = set(diff.unchanged.get_column("contact_id").to_list()) | {
-            c.id for c in found.values()
-        }
         to_remove = mirror_removals(client, list_id, keep, snapshot, poll_s)
+    else:
+        to_remove = leavers.filter(~pl.col("contact_id").is_in(list(keep)))
+    removed_ids = to_remove.get_column("contact_id").to_list()
+    to_forget = leavers.filter(~pl.col("contact_id").is_in(removed_ids))
     matched = diff.unchanged.height + to_add.height
     funnel = [
         *normalised.funnel(),
@@ -162,6 +168,7 @@ def plan_sync(
         funnel=funnel,
         to_add=to_add,
         to_remove=to_remove,
+        to_forget=to_forget,
         skipped=skipped,
         unchanged=diff.unchanged.height,
         list_size=snapshot.height,

@@ -60,10 +60,10 @@ def plan_batches(
 ) -> list[Batch]:
     """Split a plan's rows into request-sized batches: adds first, then removals."""
     batches = _add_batches(run_id, to_add, max_contacts, max_bytes)
-    removal_rows = to_remove.filter(pl.col("contact_id").is_not_null()).unique(
-        "contact_id", keep="first", maintain_order=True
-    )
-    for rows in chunks(removal_rows.rows(), REMOVE_MAX_IDS):
+    removals = to_remove.filter(pl.col("contact_id").is_not_null())
+    groups = removals.group_by("contact_id", maintain_order=True).agg("email").rows()
+    for chunk in chunks(groups, REMOVE_MAX_IDS):  # at most 100 ids; every email of each id
+        rows = [(email, contact_id) for contact_id, emails in chunk for email in emails]
         batches.append(
             Batch(run_id, len(batches), "remove", [r[0] for r in rows], [r[1] for r in rows])
         )

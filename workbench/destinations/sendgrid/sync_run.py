@@ -69,6 +69,7 @@ def plan_fields(plan: SyncPlan) -> dict[str, Any]:
         "contacts_matched": funnel["SendGrid contacts"],
         "funnel": plan.funnel,
         "planned": plan.counts,
+        "forgotten": plan.to_forget.height,
         "skipped_by_reason": plan.skipped_by_reason(),
         "lookup": plan.lookup,
         "list_name": plan.list_name,
@@ -117,6 +118,7 @@ def plan_run(
         drift = correct_snapshot(ctx, list_id, desired_members(ctx, as_of))
         ctx.ws.store.update_run(run_id, drift=drift)
     plan = make_plan(ctx, as_of, list_id)
+    ctx.ws.store.confirm_removed(ctx.name, plan.to_forget.get_column("email").to_list())
     write_skipped(ctx.ws.settings.home, run_id, plan.skipped)
     save_batches(
         ctx.ws.store,
