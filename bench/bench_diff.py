@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -151,6 +152,7 @@ def run(rows: int = ROWS, runs: int = RUNS) -> dict[str, Any]:
         "diff_s": round(median, 3),
         "diff_runs_s": [round(w, 3) for w in walls],
         "diff_cpu_s": round(cpu, 3),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "diff_shuffled_snapshot_s": round(timed(lambda: diff_members(desired, shuffled), 1)[0], 3),
         **duckdb_except_s(desired, snapshot, runs),
     }

@@ -3,11 +3,14 @@
 Run: ``.venv/bin/python -m bench.bench_emails [rows]``. The data is generated in-process with a
 fixed seed: unique addresses (first.last<n>@domain, some with +tags), then 2% upper case, 1%
 padded with spaces, 0.5% null, 0.5% blank, 1% broken in one of several ways and 3% duplicates
-(another row's address in different case). Prints and returns the median of a few runs.
+(another row's address in different case). Prints and returns the median of a few runs
+(wall and CPU seconds) and the machine's load average: the machine is shared, and wall time
+under load says more about the neighbours than about this code.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -73,15 +76,18 @@ def messy_members(n: int = ROWS, seed: int = SEED) -> pl.DataFrame:
 def run(rows: int = ROWS, runs: int = RUNS) -> dict[str, Any]:
     """Time ``normalise_emails`` on ``rows`` messy members; print and return the figures."""
     members = messy_members(rows)
-    timings = []
+    timings, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = normalise_emails(members)
         timings.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     figures = {
         "rows": rows,
         "median_s": round(statistics.median(timings), 3),
         "runs_s": [round(t, 3) for t in timings],
+        "median_cpu_s": round(statistics.median(cpu), 3),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "target_s": TARGET_S,
         "unique": result.unique_count,
         "by_reason": result.by_reason,
