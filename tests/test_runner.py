@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -204,16 +205,21 @@ print(code, round(time.perf_counter() - started, 3), ",".join(heavy) or "-")
 def test_once_with_nothing_due_starts_fast_without_heavy_imports(ws: Workspace) -> None:
     activations.activate(ws, "se", schedule="manual")
     add_run(ws, "se", "succeeded", datetime.now(UTC))
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     done = cli(ws.settings, "--once")
     wall = time.monotonic() - started
-    assert done.returncode == 0 and wall < 3, (wall, done.stderr)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    # 3 s of wall time on an idle machine; the shared test machine may be far busier than that
+    busy = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    assert wall < 3 * busy and cpu < 1.5, (wall, cpu, busy)
     environ = {**os.environ, "PYTHONPATH": str(REPO), "WORKBENCH_HOME": str(ws.settings.home)}
     probe = subprocess.run([sys.executable, "-c", STARTUP_PROBE], env=environ, text=True,
                            capture_output=True, timeout=60, check=True)  # fmt: skip
-    code, seconds, heavy = probe.stdout.splitlines()[-1].split()
+    code, _, heavy = probe.stdout.splitlines()[-1].split()
     assert (code, heavy) == ("0", "-"), probe.stderr
-    assert float(seconds) < 3
 
 
 def test_the_loop_sleeps_until_the_next_attempt_between_1_and_60_seconds() -> None:
