@@ -129,3 +129,25 @@ def test_spec_dict_form_round_trips_and_rejects_unknown_keys() -> None:
         EntitySpec.from_dict({"name": "x", "source": "t", "primary_key": "id", "emial": "e"})
     with pytest.raises(CatalogError, match="lacks: primary_key"):
         EntitySpec.from_dict({"name": "x", "source": "t"})
+
+
+def test_segments_over_csv_and_parquet_entities_count_their_rows(tmp_path: Path) -> None:
+    from workbench.config import Settings
+    from workbench.segments import count
+    from workbench.workspace import Workspace
+
+    warehouse = tmp_path / "empty.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    con = duckdb.connect()
+    con.sql("SELECT range AS pid, 'p' || range || '@x.org' AS mail FROM range(10)").write_csv(
+        str(tmp_path / "p.csv")
+    )
+    con.sql(f"COPY (SELECT * FROM '{tmp_path / 'p.csv'}') TO '{tmp_path / 'p.parquet'}'")
+    ws = Workspace(Settings(home=tmp_path / "home", warehouse=warehouse))
+    for name, ending in (("csv_people", "csv"), ("pq_people", "parquet")):
+        ws.store.save_entity(EntitySpec(name, str(tmp_path / f"p.{ending}"), "pid", "mail"))
+    ws.reload_catalog()
+    for name in ("csv_people", "pq_people"):
+        segment = {"name": "s", "entity": name, "filter": {"column": "pid", "op": "lt", "value": 4}}
+        assert count(ws, segment) == 4
+    ws.close()

@@ -196,7 +196,8 @@ def source_expression(spec: EntitySpec) -> exp.Expression:
     if kind == "table":
         return exp.Table(this=exp.to_identifier(spec.source, quoted=True))
     reader = "read_parquet" if kind == "parquet" else "read_csv_auto"
-    return exp.Anonymous(this=reader, expressions=[exp.Literal.string(spec.source)])
+    # Wrapped in a Table so that an alias renders (``read_parquet('x') AS "t0"``).
+    return exp.Table(this=exp.Anonymous(this=reader, expressions=[exp.Literal.string(spec.source)]))
 
 
 def _describe(con: duckdb.DuckDBPyConnection, spec: EntitySpec) -> dict[str, Column]:
