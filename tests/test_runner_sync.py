@@ -228,3 +228,29 @@ def test_loop_runs_what_is_due_and_stops_on_sigterm(hourly: World) -> None:
     code, _, err = finish(process)
     assert code == 0 and f"activation={hourly.name} run=" in err
     assert hourly.on_list() == hourly.expected(FIRST) and run_count(hourly) == 1
+
+
+def test_the_loop_rereads_the_store_on_each_wake(hourly: World) -> None:
+    last = hourly.ws.store.create_run(hourly.name, {"status": "succeeded"})
+    almost_an_hour_ago = (datetime.now(UTC) - timedelta(minutes=59, seconds=58)).isoformat()
+    with hourly.ws.store.transaction() as con:
+        con.execute("UPDATE runs SET started_at = ? WHERE id = ?", (almost_an_hour_ago, last))
+    stop, seen = threading.Event(), list[str]()
+    loop = threading.Thread(
+        target=runner.run_loop, args=(hourly.ws.settings, stop),
+        kwargs={"options": FAST, "emit": lambda r: seen.append(f"{r.name}:{r.status}")},
+    )  # fmt: skip
+    loop.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and f"{hourly.name}:not_due" not in seen:
+        time.sleep(0.02)  # the first pass saw only the one activation, not due for 2 s
+    activations.activate(hourly.ws, hourly.name, name="added later", list_name="later {segment}",
+                         schedule="every 1h")  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and seen.count(f"{hourly.name}:succeeded") == 0:
+        time.sleep(0.05)
+    stop.set()
+    loop.join(timeout=60)
+    assert seen[0] == f"{hourly.name}:not_due" and "added later:succeeded" in seen
+    assert seen.count(f"{hourly.name}:succeeded") == 1
+    assert run_count(hourly) == 2 and run_count(hourly, "added later") == 1
