@@ -123,6 +123,7 @@ def get_destination(ws: Workspace, name: str) -> Destination:
 
 def test_connection(ws: Workspace, name: str) -> ConnectionCheck:
     """Whether the destination's key works and may read and write lists."""
+    _ready(ws, name, None)
     return _test_connection(get_destination(ws, name), ws.settings)
 
 
@@ -184,11 +185,20 @@ def list_activations(ws: Workspace) -> list[Activation]:
     return [Activation.from_dict(d.name, d.config) for d in ws.store.list_activations()]
 
 
+def _ready(ws: Workspace, destination: str, options: SyncOptions | None) -> SyncOptions:
+    """Start the demo sandbox if ``destination`` is the demo one; the options to run with."""
+    from workbench.demo_sandbox import ensure_demo_sandbox  # late: it imports this module
+
+    ensure_demo_sandbox(ws, destination)
+    return options or SyncOptions.from_settings(ws.settings)
+
+
 def preview(
     ws: Workspace, name: str, as_of: AsOf = None, options: SyncOptions | None = None
 ) -> SyncPlan:
     """The plan a run would apply now (reads SendGrid, changes nothing)."""
-    return sync_run.preview(ws, name, as_of, options or SyncOptions())
+    options = _ready(ws, get_activation(ws, name).destination, options)
+    return sync_run.preview(ws, name, as_of, options)
 
 
 def run(
@@ -207,19 +217,20 @@ def run(
     list's real membership and corrects the snapshot; ``recreate_list`` creates the list again
     when it was deleted in SendGrid (its snapshot is then cleared).
     """
-    return sync_run.run(
-        ws, name, approve, reconcile, as_of, recreate_list, options or SyncOptions()
-    )
+    options = _ready(ws, get_activation(ws, name).destination, options)
+    return sync_run.run(ws, name, approve, reconcile, as_of, recreate_list, options)
 
 
 def approve_run(ws: Workspace, run_id: int, options: SyncOptions | None = None) -> RunRecord:
     """Apply exactly the stored plan of a run that waits for approval."""
-    return approval.approve_run(ws, run_id, options or SyncOptions())
+    activation = get_activation(ws, ws.store.get_run(run_id)["activation"])
+    return approval.approve_run(ws, run_id, _ready(ws, activation.destination, options))
 
 
 def reconcile(ws: Workspace, name: str, options: SyncOptions | None = None) -> Drift:
     """Who is on the list but not in our snapshot, and who is in the snapshot but gone."""
-    return drift.reconcile(ws, name, options or SyncOptions())
+    options = _ready(ws, get_activation(ws, name).destination, options)
+    return drift.reconcile(ws, name, options)
 
 
 def list_runs(ws: Workspace, name: str | None = None, limit: int = 100) -> list[RunRecord]:

@@ -57,6 +57,20 @@ class Settings(BaseSettings):
         description="Longest wait between two polls of a SendGrid job while a push follows it.",
     )
 
+    sync_job_timeout_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="How long a push follows SendGrid's jobs before it leaves the run "
+        "'applying', to be resumed by the next start.",
+    )
+    demo_sandbox_port: int = Field(
+        default=8125,
+        ge=1,
+        le=65535,
+        description="Loopback port of the demo SendGrid sandbox that the demo destination "
+        "points at; it is started on first use.",
+    )
+
     @cached_property
     def warehouse_path(self) -> Path:
         """The warehouse file in use: the configured one, or the demo warehouse in ``home``."""

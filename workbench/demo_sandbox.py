@@ -45,8 +45,6 @@ from workbench.workspace import Workspace
 DEMO_DESTINATION = "demo-sandbox"
 DEMO_API_KEY = "demo-sandbox-key-not-a-secret"  # accepted only by the demo sandbox
 DEMO_STATE_FILE = "sendgrid-sandbox.sqlite"
-DEFAULT_DEMO_PORT = 8125
-PORT_ENV = "WORKBENCH_DEMO_SANDBOX_PORT"  # until Settings has ``demo_sandbox_port``
 CONTACT_SHARE = 0.60  # of the customers with a valid email
 ALTERNATE_SHARE = 0.08  # of those contacts: the customer's address is an alternate email
 EXTERNAL_ID_SHARE = 0.05  # of those contacts: they also carry an external_id
@@ -92,16 +90,8 @@ class DemoSandboxSummary:
 
 
 def demo_sandbox_port(settings: Settings) -> int:
-    """The demo sandbox's port: ``settings.demo_sandbox_port``, else $WORKBENCH_DEMO_SANDBOX_PORT,
-    else 8125."""
-    value: Any = getattr(settings, "demo_sandbox_port", None) or os.environ.get(PORT_ENV)
-    try:
-        port = int(value) if value else DEFAULT_DEMO_PORT
-    except ValueError:
-        raise ConfigError(f"{PORT_ENV} must be a port number, e.g. {DEFAULT_DEMO_PORT}") from None
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"the demo sandbox port must lie between 1 and 65535 (got {port})")
-    return port
+    """The demo sandbox's port (``WORKBENCH_DEMO_SANDBOX_PORT``, default 8125)."""
+    return settings.demo_sandbox_port
 
 
 def demo_state_path(settings: Settings) -> Path:
@@ -313,8 +303,9 @@ def _wait_until_listening(url: str, process: subprocess.Popen[bytes], log: Path)
                 return
             raise ConfigError(
                 f"the demo sandbox could not listen at {url} (see {log}): another program may "
-                f"use that port; set {PORT_ENV} to a free port and run `python -m workbench demo "
-                "--force`, or give the demo destination another loopback host"
+                "use that port; set WORKBENCH_DEMO_SANDBOX_PORT to a free port and run "
+                "`python -m workbench demo --force`, or give the demo destination another "
+                "loopback host"
             )
         time.sleep(POLL_S)
     raise Unavailable(f"the demo sandbox at {url} did not answer within {START_TIMEOUT_S:.0f} s")

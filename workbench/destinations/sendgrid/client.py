@@ -292,9 +292,13 @@ class SendGridClient:
         urls = wait_for_export(self, export_id, poll_s, timeout_s, self._sleep, self._clock)
         contacts: list[Contact] = []
         for number, url in enumerate(urls, start=1):
-            data = self._transport.download(url, what=f"export file {number} of {len(urls)}")
+            data = self.download(url, what=f"export file {number} of {len(urls)}")
             contacts.extend(parse_export(data, file_type))
         return contacts
+
+    def download(self, url: str, *, what: str) -> bytes:
+        """The bytes behind a pre-signed URL (export files, job error files), fetched keyless."""
+        return self._transport.download(url, what=what)
 
     def start_export(self, list_ids: list[str] | None, file_type: str = "csv") -> str:
         """Start a contact export (of ``list_ids``, or everyone); returns the export id."""

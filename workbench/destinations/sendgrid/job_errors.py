@@ -26,8 +26,7 @@ def refused_emails(client: SendGridClient, job: ImportJob) -> dict[str, str] | N
     if job.status != "errored" or not job.errors_url:
         return None
     try:
-        # the client has no public download yet; its transport fetches pre-signed URLs keyless
-        data = client._transport.download(job.errors_url, what=f"the errors of job {job.id}")
+        data = client.download(job.errors_url, what=f"the errors of job {job.id}")
     except DestinationError:
         return None
     return parse_errors(gunzip_if_needed(data).decode("utf-8-sig"))

@@ -7,7 +7,6 @@ and the segment's members with normalised emails.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,19 +20,10 @@ from .destination import DefaultSettings, Destination, client_for
 
 if TYPE_CHECKING:
     from workbench.activations import Activation
+    from workbench.config import Settings
     from workbench.workspace import Workspace
 
 AsOf = datetime | date | str | None
-POLL_ENV = "WORKBENCH_SYNC_POLL_S"
-DEFAULT_POLL_S = 5.0
-
-
-def default_poll_s() -> float:
-    """``WORKBENCH_SYNC_POLL_S`` (until it becomes a Settings field), else 5 seconds."""
-    try:
-        return max(float(os.environ.get(POLL_ENV, DEFAULT_POLL_S)), 0.001)
-    except ValueError:
-        raise ConfigError(f"{POLL_ENV} must be a number of seconds") from None
 
 
 @dataclass(frozen=True)
@@ -44,10 +34,15 @@ class SyncOptions:
     ``poll_s``.
     """
 
-    poll_s: float = field(default_factory=default_poll_s)
+    poll_s: float = 5.0
     job_timeout_s: float = 900.0
     heartbeat_s: float = 5.0
     client: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SyncOptions:
+        """Options from ``WORKBENCH_SYNC_POLL_S`` and ``WORKBENCH_SYNC_JOB_TIMEOUT_S``."""
+        return cls(poll_s=settings.sync_poll_s, job_timeout_s=settings.sync_job_timeout_s)
 
 
 @dataclass
