@@ -100,7 +100,8 @@ class MembershipDiff:
 
     def skip(self, skipped: pl.DataFrame) -> MembershipDiff:
         """A new diff where the emails of ``skipped`` (``email``, ``reason``; see
-        :func:`attach_reason`) leave ``to_add`` and join ``skipped``."""
+        :func:`attach_reason`) leave ``to_add`` and join ``skipped``. Only emails about to be
+        added can be skipped: the others in ``skipped`` are ignored."""
         _require_columns(skipped, "skipped", (EMAIL, REASON))
         reasons = skipped.select(pl.col(EMAIL).cast(pl.String), pl.col(REASON).cast(pl.String))
         leaving = reasons.join(self.to_add.select(EMAIL), on=EMAIL, how="semi")
