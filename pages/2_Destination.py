@@ -44,7 +44,7 @@ try:
     key = destination_key(ws, name)
     st.caption(f"API key: {key.masked} (from {key.source})" if key else "No API key saved yet.")
     if key and key.source != SOURCE_KEY_FILE:
-        st.caption(f"The key from {key.source} is used before any key saved here.")
+        st.caption(f"A key saved here is used instead of the one from {key.source}.")
 except WorkbenchError as error:
     ui.show_error(error)
 st.text_input(

@@ -65,11 +65,15 @@ def no_toml(tmp_path: Path) -> Path:
 # --- resolution order ----------------------------------------------------------------------
 
 
-def test_environment_wins_then_secrets_toml_then_key_file(home: Path, tmp_path: Path) -> None:
+def test_key_file_wins_then_environment_then_secrets_toml(home: Path, tmp_path: Path) -> None:
     toml = write_toml(tmp_path / ".streamlit" / "secrets.toml", f'SENDGRID_API_KEY = "{TOML_KEY}"')
     save_api_key(home, "newsletter", FILE_KEY)
     env = {"SENDGRID_API_KEY": ENV_KEY}
 
+    found = resolve_api_key(home, "newsletter", environ=env, secrets_file=toml)
+    assert found is not None and (found.value, found.source) == (FILE_KEY, "key file")
+
+    delete_api_key(home, "newsletter")
     found = resolve_api_key(home, "newsletter", environ=env, secrets_file=toml)
     assert found is not None and (found.value, found.source) == (
         ENV_KEY,
@@ -83,20 +87,15 @@ def test_environment_wins_then_secrets_toml_then_key_file(home: Path, tmp_path: 
     )
 
     toml.unlink()
-    found = resolve_api_key(home, "newsletter", environ={}, secrets_file=toml)
-    assert found is not None and (found.value, found.source) == (FILE_KEY, "key file")
-
-    delete_api_key(home, "newsletter")
     assert resolve_api_key(home, "newsletter", environ={}, secrets_file=toml) is None
 
 
 def test_empty_values_count_as_absent(home: Path, tmp_path: Path) -> None:
     toml = write_toml(tmp_path / "secrets.toml", 'SENDGRID_API_KEY = ""\nother = 1\n')
-    save_api_key(home, "newsletter", FILE_KEY)
     found = resolve_api_key(
         home, "newsletter", environ={"SENDGRID_API_KEY": "  "}, secrets_file=toml
     )
-    assert found is not None and found.source == "key file"
+    assert found is None
 
 
 def test_key_files_are_per_destination(home: Path, no_toml: Path) -> None:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "workbench.catalog_cli",
     "workbench.segments.cli",
     "workbench.activations_cli",
+    "workbench.definitions_cli",
     "workbench.sandbox",
 )
 

@@ -2,11 +2,13 @@
 
 The key never goes into the state database. :func:`resolve_api_key` looks, in this order, at
 
-1. the environment variable ``SENDGRID_API_KEY``;
-2. Streamlit's secrets file ``.streamlit/secrets.toml`` (key ``SENDGRID_API_KEY``), read with
-   ``tomllib`` so this module does not import Streamlit;
-3. the key file the app saved: ``<WORKBENCH_HOME>/secrets/<destination>.key``, mode 0600 in a
-   0700 folder. A key file that group or others can read is refused.
+1. the destination's own key file, saved by the app or the CLI:
+   ``<WORKBENCH_HOME>/secrets/<destination>.key``, mode 0600 in a 0700 folder (a key file that
+   group or others can read is refused). It comes first because it is the only source that
+   names one destination: a global key must not shadow the demo sandbox's own key;
+2. the environment variable ``SENDGRID_API_KEY``;
+3. Streamlit's secrets file ``.streamlit/secrets.toml`` (key ``SENDGRID_API_KEY``), read with
+   ``tomllib`` so this module does not import Streamlit.
 
 Keys travel as :class:`Secret` (or :class:`ResolvedKey`), whose ``repr``/``str`` show only
 :func:`mask_secret`; call ``.reveal()`` (or read ``ResolvedKey.value``) at the HTTP boundary only.
@@ -190,21 +192,21 @@ def resolve_api_key(
 ) -> ResolvedKey | None:
     """The API key for ``destination`` from the first source that has one, or None.
 
-    Sources in order: ``environ["SENDGRID_API_KEY"]``, ``secrets_file`` (default
-    ``.streamlit/secrets.toml`` in the current folder), the destination's key file. Empty values
+    Sources in order: the destination's key file, ``environ["SENDGRID_API_KEY"]``,
+    ``secrets_file`` (default ``.streamlit/secrets.toml`` in the current folder). Empty values
     count as absent. A key with inner whitespace, an unreadable secrets file or a key file
     others can read raise ConfigError naming the source.
     """
     key_file = key_file_path(home, destination)
     toml_file = secrets_file if secrets_file is not None else Path(".streamlit/secrets.toml")
+    from_file = _read_key_file(key_file)
+    if from_file:
+        return _resolved(from_file, SOURCE_KEY_FILE)
     from_env = environ.get(ENV_VAR, "").strip()
     if from_env:
         return _resolved(from_env, SOURCE_ENVIRONMENT)
     from_toml = _read_secrets_toml(toml_file)
-    if from_toml:
-        return _resolved(from_toml, SOURCE_SECRETS_TOML)
-    from_file = _read_key_file(key_file)
-    return _resolved(from_file, SOURCE_KEY_FILE) if from_file else None
+    return _resolved(from_toml, SOURCE_SECRETS_TOML) if from_toml else None
 
 
 def _resolved(key: str, source: str) -> ResolvedKey:
