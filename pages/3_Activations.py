@@ -51,7 +51,9 @@ if not rows:
 st.dataframe(rows, hide_index=True)
 name = str(st.selectbox("Activation", [r["activation"] for r in rows], key="act_choice"))
 
-preview_tab, push_tab, drift_tab, delete_tab = st.tabs(["Preview", "Push", "Drift", "Delete"])
+preview_tab, push_tab, drift_tab, delete_tab = st.tabs(
+    ["Preview", "Push", "Drift", "Delete"], key="act_tab", on_change="rerun"
+)  # kept in the session, so a rerun (a push ending) stays on the chosen tab
 with preview_tab:
     st.caption("What a push would do now, read from SendGrid; nothing is changed.")
     if st.button("Preview", key="act_preview"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -80,6 +81,7 @@ def test_list_size_follows_the_funnel_after_success_and_the_net_change_otherwise
     series = rv.size_over_time([later, failed, waiting, first])  # newest first, as listed
     assert series["list size"].to_list() == [78, 78, 84, 83]
     assert series["started"].to_list() == sorted(series["started"].to_list())
+    assert series["started"][0] == datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
     assert series["removed"].to_list() == [0, 0, 4, 2]
 
 

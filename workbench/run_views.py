@@ -30,14 +30,19 @@ MODE_TEXT = {
 }
 
 
-def when(iso: str) -> str:
-    """A stored UTC timestamp as ``2026-06-30 12:00:00 UTC`` (the text itself if unreadable)."""
+def as_utc(iso: str) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime (naive ones are UTC); None if unreadable."""
     try:
         moment = datetime.fromisoformat(iso)
     except ValueError:
-        return iso
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def when(iso: str) -> str:
+    """A stored UTC timestamp as ``2026-06-30 12:00:00 UTC`` (the text itself if unreadable)."""
+    moment = as_utc(iso)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else iso
 
 
 def total_skipped(record: RunRecord) -> int:
@@ -157,8 +162,9 @@ def size_over_time(records: list[RunRecord]) -> pl.DataFrame:
             size = funnel["will be on the list"]
         else:
             size = size + added - removed
-        rows.append((r.started_at, size, added, removed))
-    schema = {"started": pl.String, "list size": pl.Int64, "added": pl.Int64, "removed": pl.Int64}
+        rows.append((as_utc(r.started_at), size, added, removed))
+    schema = {"started": pl.Datetime("ms", "UTC"), "list size": pl.Int64(), "added": pl.Int64()}
+    schema["removed"] = pl.Int64()
     return pl.DataFrame(rows, schema, orient="row")
 
 

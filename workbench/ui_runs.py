@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 POLL_S = 1.0
 CONFIRM_DELETE = "act_confirm_delete"
 PLAN = "act_plan"
+SIZE_FIELDS = ("list size", "added", "removed")
 MODES_PLAINLY = (
     "managed removes only members this activation added; mirror makes the list exactly "
     "segment ∩ contacts and removes members others added"
@@ -251,9 +252,9 @@ def show_alarms(record: RunRecord) -> None:
     """Alarms loudly (a contact CREATED is the worst thing a sync can do)."""
     created = rv.created_total(record)
     if created and not any("CREATED" in a for a in record.alarms):
-        st.error(f"🚨 ALARM: SendGrid reports {created} contact(s) CREATED by this run.")
+        st.error(f"ALARM: SendGrid reports {created} contact(s) CREATED by this run.", icon="🚨")
     for alarm in record.alarms:
-        st.error(f"🚨 {alarm}")
+        st.error(alarm, icon="🚨")
 
 
 def show_run_summary(record: RunRecord) -> None:
@@ -400,11 +401,21 @@ def _delete(ws: Workspace, name: str) -> None:
 
 
 def show_history_charts(records: list[RunRecord]) -> None:
-    """Our members on the list after each run, and each run's adds and removes."""
+    """Our members on the list after each run, and each run's adds and removes, over time."""
     series = rv.size_over_time(records).to_pandas()
     size, changes = st.columns(2)
     size.caption("Members on the list after each run")
-    size.line_chart(series, x="started", y="list size")
+    size.vega_lite_chart(
+        series,
+        {
+            "mark": {"type": "line", "point": True},
+            "encoding": {
+                "x": {"field": "started", "type": "temporal", "title": "run started"},
+                "y": {"field": "list size", "type": "quantitative", "title": "members"},
+                "tooltip": [{"field": f, "type": "quantitative"} for f in SIZE_FIELDS],
+            },
+        },
+    )
     changes.caption("Added and removed per run")
     changes.bar_chart(series, x="started", y=["added", "removed"], stack=False)
 

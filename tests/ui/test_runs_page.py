@@ -15,7 +15,9 @@ from tests.sendgrid.sync_support import FAST, World
 from tests.ui.conftest import texts
 from tests.ui.test_activations_page import FIRST, world  # noqa: F401  (fixture)
 from workbench import activations, run_views
+from workbench.config import Settings
 from workbench.destinations.sendgrid.run_record import RunRecord
+from workbench.store import Store
 
 PAGE = "pages/4_Runs.py"
 LATER = set(range(121, 181))
@@ -47,7 +49,8 @@ def metric(at: AppTest, label: str) -> str:
 def chart_data(at: AppTest, index: int) -> pl.DataFrame:
     """The data behind the ``index``-th chart of the page (Arrow IPC in the Vega-Lite proto)."""
     chart = at.get("vega_lite_chart")[index].proto
-    table = pa.ipc.open_stream(chart.datasets[0].data.data).read_all()
+    data = chart.datasets[0].data.data if chart.datasets else chart.data.data
+    table = pa.ipc.open_stream(data).read_all()
     return pl.from_arrow(table)  # type: ignore[return-value]
 
 
@@ -124,3 +127,26 @@ def test_choosing_an_older_run_shows_its_detail(
     assert f"Run {first.id} succeeded" in texts(at)
     assert metric(at, "removed") == "0"
     assert metric(at, "added") == str(first.fields["added"])
+
+
+def test_alarms_and_the_error_of_a_failed_run_are_shown_loudly(
+    app: AppTest, app_env: Settings
+) -> None:
+    alarm = "ALARM: SendGrid reports 2 contact(s) CREATED by add batch 0 (jobs j1)"
+    job = {"job_id": "j1", "status": "completed", "requested": 5, "updated": 3, "created": 2}
+    Store(app_env.state_db_path).create_run(
+        "vip",
+        {
+            "status": "failed",
+            "message": "SendGrid did not finish: add batch 0: job(s) j1 errored",
+            "alarms": [alarm],
+            "jobs": [{"seq": 0, "kind": "add", "status": "failed", "outcome": [job]}],
+        },
+    )
+    at = open_page(app)
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert "Run 1 failed: SendGrid did not finish: add batch 0: job(s) j1 errored" in errors
+    assert [e.proto.icon for e in at.error if e.value == alarm] == ["🚨"]
+    assert list(table_with(at, "job status")["created"]) == [2]
+    assert "Per-row log: 0 row(s)." in texts(at)
