@@ -19,11 +19,11 @@ from workbench.segments import compile_segment
 PURCHASE = {"column": "kind", "op": "eq", "value": "purchase"}
 
 
-def _agg(agg: str, op: str, value: Any, column: str = "amount") -> dict[str, Any]:
-    return {
-        "related": "purchases",
-        "having": {"agg": agg, "column": column, "op": op, "value": value},
-    }
+def _agg(agg: str, op: str, value: Any, column: str | None = "amount") -> dict[str, Any]:
+    having = {"agg": agg, "column": column, "op": op, "value": value}
+    if column is None:
+        del having["column"]
+    return {"related": "purchases", "having": having}
 
 
 RELATED_CASES: list[dict[str, Any]] = [
@@ -174,3 +174,14 @@ def test_unknown_saved_segment_and_other_entity_are_problems(catalog) -> None:
         "filter.or[0].in_segment: unknown segment 'Nobody': save it first, or check the name",
         "filter.or[1].in_segment: segment 'Notes' is about 'notes', not 'people'",
     ]
+
+
+def test_people_without_rows_have_count_zero_but_no_sum(con, catalog, persons, purchases):
+    buyers = {r["person_id"] for r in purchases}
+    nobody = {p["id"] for p in persons if p["id"] not in buyers}
+    assert nobody
+    few = set(matching_ids(con, catalog, _agg("count", "lt", 2, column=None)))
+    small_sum = set(matching_ids(con, catalog, _agg("sum", "lt", 50)))
+    small_max = set(matching_ids(con, catalog, _agg("max", "lte", 1000)))
+    assert nobody <= few
+    assert not nobody & small_sum and not nobody & small_max
