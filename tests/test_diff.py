@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.diff import DiffInputError, MembershipDiff, attach_reason, diff_members
+from workbench.diff import MembershipDiff, attach_reason, diff_members
 from workbench.emails import email_hashes
-from workbench.errors import WorkbenchError
+from workbench.errors import InputError, WorkbenchError
 
 
 def desired_frame(emails: list[str]) -> pl.DataFrame:
@@ -178,7 +178,7 @@ def test_skipping_moves_emails_from_to_add_with_their_reason() -> None:
 def test_attach_reason_accepts_a_frame_and_needs_an_email_column() -> None:
     frame = pl.DataFrame({"email": ["b@x.com", "a@x.com"], "id": [2, 1]})
     assert attach_reason(frame, "why").rows() == [("a@x.com", 1, "why"), ("b@x.com", 2, "why")]
-    with pytest.raises(DiffInputError, match="no 'email' column"):
+    with pytest.raises(InputError, match="no 'email' column"):
         attach_reason(pl.DataFrame({"mail": ["a@x.com"]}), "why")
 
 
@@ -197,6 +197,6 @@ def test_attach_reason_accepts_a_frame_and_needs_an_email_column() -> None:
 def test_bad_input_is_a_clear_error(
     desired: pl.DataFrame, snapshot: pl.DataFrame, message: str
 ) -> None:
-    with pytest.raises(DiffInputError, match=message) as caught:
+    with pytest.raises(InputError, match=message) as caught:
         diff_members(desired, snapshot, hash_bits=2)
     assert isinstance(caught.value, WorkbenchError) and isinstance(caught.value, ValueError)

@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from workbench.emails import email_hashes, rows_by_hash, rows_sharing_a_bucket
-from workbench.errors import WorkbenchError
+from workbench.errors import InputError
 
 EMAIL = "email"
 CONTACT_ID = "contact_id"
@@ -35,10 +35,6 @@ REASON = "reason"
 SNAPSHOT_SUFFIX = "_snapshot"
 # Independent steps run side by side on this many threads (polars and numpy release the GIL).
 _WORKERS = 2
-
-
-class DiffInputError(WorkbenchError, ValueError):
-    """The frames given to the diff do not have the promised shape (column, type, uniqueness)."""
 
 
 def empty_skipped() -> pl.DataFrame:
@@ -51,7 +47,7 @@ def attach_reason(emails: pl.DataFrame | pl.Series, reason: str) -> pl.DataFrame
     column set to ``reason``, sorted by email; the shape ``MembershipDiff.skipped`` takes."""
     frame = emails.to_frame(EMAIL) if isinstance(emails, pl.Series) else emails
     if EMAIL not in frame.columns:
-        raise DiffInputError(f"no {EMAIL!r} column to attach a reason to: {frame.columns}")
+        raise InputError(f"no {EMAIL!r} column to attach a reason to: {frame.columns}")
     return frame.with_columns(pl.lit(reason, dtype=pl.String).alias(REASON)).sort(EMAIL)
 
 
@@ -119,7 +115,7 @@ def diff_members(
 
     Both frames need a text ``email`` column without nulls or duplicates; ``snapshot`` also
     needs ``contact_id``. ``hash_bits`` narrows the hash (a test knob that forces
-    collisions); the answer is the same for every width. Raises ``DiffInputError``.
+    collisions); the answer is the same for every width. Raises ``InputError``.
     """
     desired = _checked_side(desired, "desired", (EMAIL,))
     snapshot = _checked_side(snapshot, "snapshot", (EMAIL, CONTACT_ID))
@@ -136,12 +132,12 @@ def _checked_side(frame: pl.DataFrame, side: str, required: tuple[str, ...]) -> 
     _require_columns(frame, side, required)
     email_type = frame.schema[EMAIL]
     if email_type not in (pl.String, pl.Null) and not isinstance(email_type, pl.Categorical):
-        raise DiffInputError(f"the {side} {EMAIL!r} column holds {email_type}, not text")
+        raise InputError(f"the {side} {EMAIL!r} column holds {email_type}, not text")
     # One chunk per column: gathers over many chunks (a Parquet file's row groups) are slow.
     frame = frame.with_columns(pl.col(EMAIL).cast(pl.String)).rechunk()
     nulls = frame.get_column(EMAIL).null_count()
     if nulls:
-        raise DiffInputError(
+        raise InputError(
             f"the {side} frame has {nulls} null email(s); drop them first "
             "(workbench.emails.normalise_emails does)"
         )
@@ -149,10 +145,10 @@ def _checked_side(frame: pl.DataFrame, side: str, required: tuple[str, ...]) -> 
 
 
 def _require_columns(frame: pl.DataFrame, side: str, required: tuple[str, ...]) -> None:
-    """Raise ``DiffInputError`` naming the missing columns and the available ones."""
+    """Raise ``InputError`` naming the missing columns and the available ones."""
     missing = [name for name in required if name not in frame.columns]
     if missing:
-        raise DiffInputError(
+        raise InputError(
             f"the {side} frame lacks column(s) {', '.join(missing)}; "
             f"it has: {', '.join(frame.columns) or '(none)'}"
         )
@@ -242,7 +238,7 @@ def _reject_duplicates(shared: pl.Series, side: str) -> None:
     emails of rows that share a hash bucket)."""
     repeated = shared.len() - shared.n_unique()
     if repeated:
-        raise DiffInputError(
+        raise InputError(
             f"the {side} frame has {repeated} repeated email(s); each email must occur once "
             "(de-duplicate with workbench.emails.normalise_emails)"
         )

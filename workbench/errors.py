@@ -9,6 +9,7 @@
     ├── NotFoundError                 a saved object (segment, activation, run) does not exist
     ├── ConflictError                 the object exists already, or is locked by another run
     ├── QueryError                    the warehouse refused or timed out on a query
+    ├── InputError                    a frame handed to a pure function has the wrong shape
     └── DestinationError              anything SendGrid (or the sandbox) answered badly
         ├── AuthError                 401: the API key is wrong or revoked        [terminal]
         ├── PermissionError_          403: a scope is missing / legacy account    [terminal]
@@ -70,6 +71,10 @@ class ConflictError(WorkbenchError):
 
 class QueryError(WorkbenchError):
     """The warehouse refused a query or it ran past the time limit."""
+
+
+class InputError(WorkbenchError, ValueError):
+    """A frame handed to a pure function lacks a column, has the wrong type, nulls or repeats."""
 
 
 class DestinationError(WorkbenchError):
