@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import run_views, ui, ui_runs
+from workbench import run_views, ui, ui_push, ui_runs
 from workbench.activations import reconcile
 from workbench.errors import WorkbenchError
 
@@ -73,7 +73,7 @@ with push_tab:
             lambda: ui_runs.push(ws, name, reconcile_first=first, recreate_list=recreate)
         ),
     )
-    ui_runs.push_panel(ws, name)
+    ui_push.push_panel(ws, name)
 with drift_tab:
     st.caption("Compares the SendGrid list (read by an export) with what we recorded on it.")
     if st.button("Check the list for drift", key="act_drift"):

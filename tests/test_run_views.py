@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from workbench import run_views as rv
-from workbench import ui_runs
+from workbench import ui_push
 from workbench.destinations.sendgrid import sync_lock
 from workbench.destinations.sendgrid.destination import DefaultSettings, Guards
 from workbench.destinations.sendgrid.run_record import RunRecord
@@ -180,15 +180,15 @@ def test_a_second_push_of_the_same_activation_is_refused_while_one_runs(
         release.wait(10)
         return record(1)
 
-    first = ui_runs.start_push(workspace, "a", slow)
+    first = ui_push.start_push(workspace, "a", slow)
     with pytest.raises(ConflictError, match="already running"):
-        ui_runs.start_push(workspace, "a", slow)
-    other = ui_runs.start_push(workspace, "b", lambda: record(2))  # another activation may run
+        ui_push.start_push(workspace, "a", slow)
+    other = ui_push.start_push(workspace, "b", lambda: record(2))  # another activation may run
     release.set()
-    assert ui_runs.wait_for_push(workspace, "a", 10) is first and first.record == record(1)
-    assert ui_runs.wait_for_push(workspace, "b", 10) is other and not other.running
-    again = ui_runs.start_push(workspace, "a", lambda: record(3))  # finished: may start again
-    ui_runs.wait_for_push(workspace, "a", 10)
+    assert ui_push.wait_for_push(workspace, "a", 10) is first and first.record == record(1)
+    assert ui_push.wait_for_push(workspace, "b", 10) is other and not other.running
+    again = ui_push.start_push(workspace, "a", lambda: record(3))  # finished: may start again
+    ui_push.wait_for_push(workspace, "a", 10)
     assert again.record == record(3)
 
 
@@ -199,9 +199,9 @@ def test_a_failing_push_keeps_its_message(workspace: Workspace) -> None:
     def broken() -> RunRecord:
         raise QueryError("the warehouse timed out")
 
-    ui_runs.start_push(workspace, "a", refused)
-    push = ui_runs.wait_for_push(workspace, "a", 10)
+    ui_push.start_push(workspace, "a", refused)
+    push = ui_push.wait_for_push(workspace, "a", 10)
     assert push is not None and push.error.startswith("Not started: activation a is already")
-    ui_runs.start_push(workspace, "a", broken)
-    push = ui_runs.wait_for_push(workspace, "a", 10)
+    ui_push.start_push(workspace, "a", broken)
+    push = ui_push.wait_for_push(workspace, "a", 10)
     assert push is not None and push.error == "the warehouse timed out" and push.record is None

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.sendgrid.sync_support import FAST, World, customer_rows, expected_emails
 from tests.ui.conftest import texts
-from workbench import activations, ui_runs
+from workbench import activations, ui_push
 from workbench.config import Settings
 from workbench.destinations.sendgrid.destination import client_for
 from workbench.destinations.sendgrid.sandbox import SandboxServer
@@ -61,7 +61,7 @@ def activated(app: AppTest) -> AppTest:
 def push_and_wait(at: AppTest, world: World, key: str = "act_push") -> AppTest:
     """Click ``key``, wait for the background push to end, and render the outcome."""
     at.button(key=key).click().run()
-    ui_runs.wait_for_push(world.ws, world.name, PUSH_TIMEOUT_S)
+    ui_push.wait_for_push(world.ws, world.name, PUSH_TIMEOUT_S)
     return at.run()
 
 
@@ -132,7 +132,7 @@ def test_a_double_click_starts_one_run(app: AppTest, world: World) -> None:
     assert progress.startswith("⏳ Pushing people-seg")
     at.button(key="act_push").click().run()
     assert any("already running" in e.value for e in at.error)
-    ui_runs.wait_for_push(world.ws, world.name, PUSH_TIMEOUT_S)
+    ui_push.wait_for_push(world.ws, world.name, PUSH_TIMEOUT_S)
     assert len(activations.list_runs(world.ws, world.name)) == 1
     assert world.on_list() == world.expected(FIRST)
 
