@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from workbench import segment_builder as sb
+from workbench import segment_values as sv
 from workbench.catalog import ColumnKind, Entity
 from workbench.config import Settings, get_settings
 from workbench.errors import ConflictError, Problem, SegmentInvalid, WorkbenchError
@@ -109,10 +110,10 @@ def column_choices(ws: Workspace, entity: Entity, column: str) -> list[Any] | No
 
 def value_input(key: str, kind: ColumnKind, shape: ValueShape, choices: list[Any] | None) -> Any:
     """Render the widget that suits the value and return the document value it holds."""
-    widget = sb.value_widget(kind, shape, choices)
+    widget = sv.value_widget(kind, shape, choices)
     key = f"{key}_{widget}"
     raw = _WIDGETS[widget](key, choices or [])
-    return sb.coerce_value(kind, shape, raw)
+    return sv.coerce_value(kind, shape, raw)
 
 
 def _range(key: str, make: Callable[[str, str], Any]) -> list[Any]:
@@ -159,7 +160,7 @@ def column_condition_input(ws: Workspace, entity: Entity, key: str) -> dict[str,
     shape = OPERATORS[op].shape
     choices = column_choices(ws, entity, column) if shape is not ValueShape.NONE else None
     value = value_input(f"{key}_value_{column}", kind, shape, choices)
-    return sb.column_condition(column, op, value, takes_value=shape is not ValueShape.NONE)
+    return sv.column_condition(column, op, value, takes_value=shape is not ValueShape.NONE)
 
 
 def related_condition_input(ws: Workspace, related: Entity) -> dict[str, Any]:
@@ -180,8 +181,8 @@ def related_condition_input(ws: Workspace, related: Entity) -> dict[str, Any]:
         "Compared", HAVING_OPERATORS, format_func=lambda k: OPERATORS[k].label, key="rel_op"
     )
     value = value_input(f"rel_value_{agg}_{column}", kind, OPERATORS[op].shape, None)
-    having = sb.having(agg, op, value, column)
-    return sb.related_condition(related.name, where=where, within_last_days=days, having=having)
+    having = sv.having(agg, op, value, column)
+    return sv.related_condition(related.name, where=where, within_last_days=days, having=having)
 
 
 # -- the condition tree ------------------------------------------------------------------
@@ -366,7 +367,7 @@ def add_forms(ws: Workspace, entity: Entity, others: list[str]) -> None:
         ref = st.selectbox("Saved segment", others, key="ref_segment")
         mode = st.radio("Members must be", ["in it", "not in it"], key="ref_mode", horizontal=True)
         if st.button("Add segment condition", key="add_segment", disabled=ref is None):
-            _add(sb.segment_condition(str(ref), exclude=mode == "not in it"))
+            _add(sv.segment_condition(str(ref), exclude=mode == "not in it"))
     with group:
         kind = st.radio("Group matches", ["or", "and"], key="group_kind", horizontal=True,
                         format_func=lambda k: "any (OR)" if k == "or" else "all (AND)")  # fmt: skip

@@ -8,6 +8,7 @@ from datetime import date, datetime
 import pytest
 
 from workbench import segment_builder as sb
+from workbench import segment_values as sv
 from workbench.catalog import ColumnKind
 from workbench.errors import CatalogError, SegmentInvalid
 from workbench.segments import count
@@ -115,7 +116,7 @@ def test_problems_are_placed_at_their_condition(workspace: Workspace) -> None:
 def test_each_value_gets_a_widget_that_suits_it(
     kind: ColumnKind, shape: ValueShape, choices: list[str] | None, widget: str
 ) -> None:
-    assert sb.value_widget(kind, shape, choices) == widget
+    assert sv.value_widget(kind, shape, choices) == widget
 
 
 @pytest.mark.parametrize(
@@ -138,13 +139,13 @@ def test_each_value_gets_a_widget_that_suits_it(
 def test_widget_values_become_document_values(
     kind: ColumnKind, shape: ValueShape, raw: object, value: object
 ) -> None:
-    assert sb.coerce_value(kind, shape, raw) == value
+    assert sv.coerce_value(kind, shape, raw) == value
 
 
 def test_a_value_that_does_not_fit_is_reported_by_validation(workspace: Workspace) -> None:
-    value = sb.coerce_value(K.NUMBER, V.LIST, "1, lots")
+    value = sv.coerce_value(K.NUMBER, V.LIST, "1, lots")
     doc = sb.add_node(
-        sb.new_document("customers", "x"), (), sb.column_condition("age", "in", value)
+        sb.new_document("customers", "x"), (), sv.column_condition("age", "in", value)
     )
     doc["filter"]["and"][0]["column"] = "lifetime_value"
     problems = sb.live_problems(workspace, sb.engine_document(doc))
@@ -152,8 +153,8 @@ def test_a_value_that_does_not_fit_is_reported_by_validation(workspace: Workspac
 
 
 def test_a_document_built_by_the_builder_counts_like_the_written_one(workspace: Workspace) -> None:
-    having = sb.having("count", "gte", 2)
-    orders = sb.related_condition("orders", within_last_days=365, having=having)
+    having = sv.having("count", "gte", 2)
+    orders = sv.related_condition("orders", within_last_days=365, having=having)
     doc = sb.add_node(nested(), (), orders)
     written = {
         "name": "n",
@@ -172,8 +173,8 @@ def test_a_document_built_by_the_builder_counts_like_the_written_one(workspace: 
     }
     as_of = "2026-06-30"
     assert count(workspace, sb.engine_document(doc), as_of) == count(workspace, written, as_of)
-    assert sb.segment_condition("VIP", exclude=True) == {"not": {"in_segment": "VIP"}}
-    assert sb.having("sum", "gt", 10, "amount") == {
+    assert sv.segment_condition("VIP", exclude=True) == {"not": {"in_segment": "VIP"}}
+    assert sv.having("sum", "gt", 10, "amount") == {
         "agg": "sum",
         "op": "gt",
         "value": 10,
