@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from workbench import segment_builder as sb
-from workbench import ui
+from workbench import ui, ui_segments
 from workbench.errors import WorkbenchError
 from workbench.registry import register_entity
 from workbench.segments import (
@@ -18,6 +18,7 @@ from workbench.segments import (
     preview,
     segment_sql,
 )
+from workbench.ui_segments import DOC
 
 st.set_page_config(page_title="Segments", page_icon="🧩", layout="wide")
 st.title("Segments")
@@ -29,7 +30,7 @@ except WorkbenchError as error:
     st.stop()
 saved = [s.name for s in ws.store.list_segments()]
 default_entity = (catalog.activatable() or list(catalog.entities.values()))[0].name
-ui.pick_segment(ws, saved, default_entity)
+ui_segments.pick_segment(ws, saved, default_entity)
 ui.show_flash()
 
 edit, results = st.columns([3, 2], gap="large")
@@ -40,16 +41,16 @@ with edit:
         help="Saving under a new name keeps the old segment: use Rename to rename it.",
     )
     entity = catalog.entity(st.selectbox("Entity", list(catalog.entities), key="seg_entity"))
-    st.session_state[ui.DOC] = sb.set_entity(st.session_state[ui.DOC], entity.name)
-    live, problems = ui.current(ws)
+    st.session_state[DOC] = sb.set_entity(st.session_state[DOC], entity.name)
+    live, problems = ui_segments.current(ws)
     ui.show_problems(sb.unplaced_problems(problems))
-    ui.condition_tree(st.session_state[ui.DOC], problems)
-    ui.add_forms(ws, entity, [n for n in saved if n != live["name"]])
-    ui.segment_actions(ws)
+    ui_segments.condition_tree(st.session_state[DOC], problems)
+    ui_segments.add_forms(ws, entity, [n for n in saved if n != live["name"]])
+    ui_segments.segment_actions(ws)
     with st.expander("Paste or upload a segment document (JSON or YAML)"):
         st.text_area("Document", key="paste_text", height=160)
         st.file_uploader("…or a file", type=["json", "yaml", "yml"], key="paste_file")
-        st.button("Load document", key="load_pasted", on_click=ui.guarded(ui.load_pasted))
+        st.button("Load document", key="load_pasted", on_click=ui.guarded(ui_segments.load_pasted))
     with st.expander("Register a CSV/Parquet file or a DuckDB table as an entity"), st.form("reg"):
         fields = {k: st.text_input(k.replace("_", " ").capitalize(), key=f"reg_{k}") for k in
                   ("name", "source", "primary_key", "email_column", "time_column")}  # fmt: skip
