@@ -17,7 +17,8 @@ import pytest
 
 from workbench.catalog import build_catalog, embedded_specs
 from workbench.cli import main
-from workbench.demo import CITIES, DEMO_SPECS, TAGS, build_demo
+from workbench.demo import DEMO_SPECS, build_demo
+from workbench.demo_vocabulary import CITIES, TAGS
 from workbench.errors import ConfigError
 
 REF = datetime(2026, 6, 30)

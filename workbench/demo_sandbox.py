@@ -33,7 +33,7 @@ from typing import Any
 
 from workbench.activations import create_destination
 from workbench.config import Settings
-from workbench.demo import FIRST_NAMES, LAST_NAMES
+from workbench.demo_vocabulary import FIRST_NAMES, LAST_NAMES
 from workbench.destinations.sendgrid.sandbox import FULL_SCOPES, SandboxRemote
 from workbench.destinations.sendgrid.sandbox import store as sandbox_store
 from workbench.emails import is_valid_email, normalise_email
