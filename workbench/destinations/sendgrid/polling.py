@@ -3,10 +3,12 @@
 Everything that writes is asynchronous in SendGrid, so a caller polls: jobs until each is
 completed, errored or failed; an export until it is ready (or failed). The client is passed in
 (``job(id)``, ``export_status(id)``) with the client's own ``sleep`` and ``clock``.
+``JobPace`` spaces the polls of one job by its reported progress.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -62,3 +64,40 @@ def wait_for_export(
             waited = f"{timeout_s:.0f} s"
             raise Unavailable(f"SendGrid export {export_id} not ready after {waited}; retry later")
         sleep(poll_s)
+
+
+def rows_done(job: ImportJob) -> int:
+    """The rows a job reports as handled so far (SendGrid's counts; 0 when it reports none)."""
+    return job.created + job.updated + job.deleted + job.errored
+
+
+class JobPace:
+    """When to poll an unfinished job again, so that few polls find it unfinished.
+
+    When the job reports rows handled so far, the next poll is due when the rest should be
+    done at the pace observed between polls (kept across jobs: a list's jobs are worked through
+    one after the other at a similar pace); otherwise the wait doubles from ``first_s``.
+    Never less than ``first_s`` nor more than ``max_s``.
+    """
+
+    def __init__(
+        self, first_s: float, max_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.first_s, self.max_s, self._clock = first_s, max_s, clock
+        self._doubling = first_s
+        self._rate = 0.0
+        self._seen: tuple[str, int, float] | None = None
+
+    def next_delay(self, job: ImportJob) -> float:
+        """Seconds to sleep before polling ``job`` (just seen unfinished) again."""
+        now, done = self._clock(), rows_done(job)
+        seen = self._seen
+        if seen and seen[0] == job.id and done > seen[1]:
+            self._rate = (done - seen[1]) / max(now - seen[2], 1e-3)
+        if seen is None or seen[0] != job.id or done > seen[1]:
+            self._seen = (job.id, done, now)
+        if self._rate > 0 and job.requested > done:
+            delay = 1.05 * (job.requested - done) / self._rate
+        else:
+            delay, self._doubling = self._doubling, min(self._doubling * 2, self.max_s)
+        return min(max(delay, self.first_s), self.max_s)

@@ -25,6 +25,7 @@ from .batching import REMOVE_MAX_IDS, chunks, json_size, upsert_body
 from .client import SendGridClient
 from .job_errors import refused_emails
 from .models import Contact, ImportJob
+from .polling import JobPace
 from .sync_state import CONFIRMED, FAILED, PENDING, SENDING, SENT, Batch, confirm_batch, set_status
 
 FIRST_POLL_S = 0.05  # jobs are polled quickly at first, then less often up to poll_s
@@ -133,6 +134,7 @@ class Applier:
         self.on_list_gone = on_list_gone
         self.outcome = ApplyOutcome()
         self._stop = threading.Event()
+        self._unfinished: dict[int, ImportJob] = {}  # batch seq -> its job last seen unfinished
 
     def apply(self, batches: list[Batch]) -> ApplyOutcome:
         """Send and follow every unfinished batch; adds and removals on two threads."""
@@ -190,16 +192,29 @@ class Applier:
             raise
 
     def _follow(self, sent: list[Batch]) -> None:
-        """Poll the jobs of ``sent`` batches until each batch is confirmed, failed or too late."""
+        """Poll the jobs of ``sent`` batches until each batch is confirmed, failed or too late.
+
+        Batches are settled in the order they were sent and a round stops at the first one
+        still unfinished: SendGrid works through a list's jobs in order, so polling the later
+        ones would only find them unfinished too. The wait between rounds follows the
+        unfinished job's progress (``JobPace``).
+        """
         deadline = time.monotonic() + self.timeout_s
-        waiting, delay = list(sent), FIRST_POLL_S
+        waiting, pace = list(sent), JobPace(FIRST_POLL_S, max(self.poll_s, FIRST_POLL_S))
         while waiting and not self._stop.is_set():
-            waiting = [b for b in waiting if not self._settle(b)]
+            waiting = self._settle_in_order(waiting)
             if waiting and time.monotonic() < deadline:
-                time.sleep(min(delay, self.poll_s))
-                delay *= 2
+                head = self._unfinished.get(waiting[0].seq)
+                time.sleep(pace.next_delay(head) if head else FIRST_POLL_S)
             elif waiting:
                 return
+
+    def _settle_in_order(self, waiting: list[Batch]) -> list[Batch]:
+        """Settle ``waiting`` batches in order up to the first unfinished one; those left."""
+        for index, batch in enumerate(waiting):
+            if not self._settle(batch):
+                return waiting[index:]
+        return []
 
     def _settle(self, batch: Batch) -> bool:
         """Check one batch's jobs; True when the batch is done (confirmed, failed or resent)."""
@@ -211,6 +226,7 @@ class Applier:
                 self._send(batch)
                 return batch.status != SENT
         if not all(job.finished for job in jobs):
+            self._unfinished[batch.seq] = next(job for job in jobs if not job.finished)
             return False
         self._check_created(batch, jobs)
         bad = [job for job in jobs if job.status != "completed"]

@@ -18,7 +18,7 @@ import sqlite3
 import uuid
 from typing import Any
 
-from workbench.destinations.sendgrid.sandbox import store
+from workbench.destinations.sendgrid.sandbox import bulk, store
 from workbench.destinations.sendgrid.sandbox.api import Answer, ApiError, ApiRequest, iso
 from workbench.destinations.sendgrid.sandbox.store import VISIBLE
 
@@ -87,7 +87,7 @@ def pump_exports(conn: sqlite3.Connection, now: float) -> None:
         conn.execute(
             "UPDATE exports SET status = 'ready', file = ?, contact_count = ?, updated_at = ?, "
             "completed_at = ? WHERE id = ?",
-            (gzip.compress(data), len(contacts), now, now, export["id"]),
+            (gzip.compress(data, compresslevel=1), len(contacts), now, now, export["id"]),
         )
 
 
@@ -107,7 +107,8 @@ def _exported_contacts(conn: sqlite3.Connection, list_ids: list[str]) -> list[di
 
 
 def _render(conn: sqlite3.Connection, contacts: list[dict], file_type: str) -> bytes:
-    records = [_record(conn, c) for c in contacts]
+    lists = bulk.lists_of(conn, VISIBLE, (c["id"] for c in contacts))
+    records = [_record(c, lists.get(c["id"], [])) for c in contacts]
     if file_type == "json":
         return "".join(json.dumps(r) + "\n" for r in records).encode()
     out = io.StringIO()
@@ -118,7 +119,7 @@ def _render(conn: sqlite3.Connection, contacts: list[dict], file_type: str) -> b
     return out.getvalue().encode()
 
 
-def _record(conn: sqlite3.Connection, contact: dict) -> dict[str, Any]:
+def _record(contact: dict, list_ids: list[str]) -> dict[str, Any]:
     return {
         "email": contact.get("email"),
         "first_name": contact.get("first_name"),
@@ -127,7 +128,7 @@ def _record(conn: sqlite3.Connection, contact: dict) -> dict[str, Any]:
         "phone_number_id": contact.get("phone_number_id"),
         "external_id": contact.get("external_id"),
         "anonymous_id": contact.get("anonymous_id"),
-        "list_ids": store.list_ids_of(conn, VISIBLE, contact["id"]),
+        "list_ids": list_ids,
         "created_at": iso(contact["created_at"]),
         "updated_at": iso(contact["updated_at"]),
         "contact_id": contact["id"],

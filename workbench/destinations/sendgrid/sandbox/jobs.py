@@ -17,10 +17,10 @@ import time
 import uuid
 from typing import Any
 
-from workbench.destinations.sendgrid.sandbox import store
+from workbench.destinations.sendgrid.sandbox import bulk, store
 from workbench.destinations.sendgrid.sandbox.api import iso
 from workbench.destinations.sendgrid.sandbox.config import MAX_LISTS_PER_CONTACT
-from workbench.destinations.sendgrid.sandbox.store import IDENTIFIERS, TRUTH, VISIBLE
+from workbench.destinations.sendgrid.sandbox.store import IDENTIFIERS, TRUTH
 
 CHUNK = 1000
 UPSERT = "upsert"
@@ -83,8 +83,7 @@ def pump(
     changes = conn.execute(
         "SELECT * FROM changes WHERE visible_at <= ? ORDER BY seq LIMIT ?", (now, 2 * limit)
     ).fetchall()
-    for change in changes:
-        _make_visible(conn, change["kind"], json.loads(change["payload"]))
+    bulk.make_visible(conn, [(c["kind"], json.loads(c["payload"])) for c in changes])
     if changes:
         conn.execute("DELETE FROM changes WHERE seq <= ?", (changes[-1]["seq"],))
     return budget <= 0 or len(changes) == 2 * limit
@@ -150,6 +149,8 @@ def _apply_upsert(
     created = updated = 0
     errors: list[dict] = []
     added = [i for i in payload.get("list_ids") or [] if store.get_list(conn, i) is not None]
+    if bulk.email_only(items):
+        return bulk.apply_email_upsert(conn, added, items, start, now, changes, _merged)
     for index, item in enumerate(items, start=start):
         target, problem = _identify(conn, item)
         lists = _lists_after(conn, target, added)
@@ -223,16 +224,14 @@ def _add_member(
 def _apply_remove(
     conn: sqlite3.Connection, payload: dict, items: list, start: int, now: float, changes: list
 ) -> tuple:
-    removed = 0
+    cur = conn.executemany(
+        "DELETE FROM members WHERE layer = ? AND list_id = ? AND contact_id = ?",
+        [(TRUTH, payload["list_id"], contact_id) for contact_id in items],
+    )
     for contact_id in items:
-        cur = conn.execute(
-            "DELETE FROM members WHERE layer = ? AND list_id = ? AND contact_id = ?",
-            (TRUTH, payload["list_id"], contact_id),
-        )
-        removed += cur.rowcount
         change = {"list_id": payload["list_id"], "contact_id": contact_id}
         changes.append(("member_removed", change))
-    return {"deleted_count": removed}, []
+    return {"deleted_count": max(cur.rowcount, 0)}, []
 
 
 def _apply_delete_contacts(
@@ -252,24 +251,6 @@ _APPLY = {
     "remove": _apply_remove,
     "delete_contacts": _apply_delete_contacts,
 }
-
-
-def _make_visible(conn: sqlite3.Connection, kind: str, change: dict) -> None:
-    if kind == "contact":
-        store.write_contact(conn, VISIBLE, change)
-    elif kind == "contact_deleted":
-        store.delete_contact(conn, VISIBLE, change["id"])
-    elif kind == "member_added" and store.get_list(conn, change["list_id"]) is not None:
-        conn.execute(
-            "INSERT OR IGNORE INTO members(layer, list_id, contact_id, added_at) "
-            "VALUES (?, ?, ?, ?)",
-            (VISIBLE, change["list_id"], change["contact_id"], change["at"]),
-        )
-    elif kind == "member_removed":
-        conn.execute(
-            "DELETE FROM members WHERE layer = ? AND list_id = ? AND contact_id = ?",
-            (VISIBLE, change["list_id"], change["contact_id"]),
-        )
 
 
 def job_status(conn: sqlite3.Connection, job_id: str, base_url: str) -> dict[str, Any] | None:

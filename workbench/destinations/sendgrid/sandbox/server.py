@@ -27,7 +27,7 @@ from workbench.errors import ConfigError
 REQUEST_LOG_SIZE = 100_000
 WORKER_TICK_S = 0.01
 WORKER_IDLE_S = 0.1
-WORKER_BUDGET = 300  # items of a job per worker step (about 0.2 s of database work)
+WORKER_BUDGET = 3000  # items of a job per worker step (about 0.2 s of set-based database work)
 log = logging.getLogger(__name__)
 
 

@@ -1,0 +1,136 @@
+"""The sandbox's set-based job paths give exactly what the per-item path gives, and the job
+poll pace follows a job's reported progress."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench.destinations.sendgrid.models import ImportJob
+from workbench.destinations.sendgrid.polling import JobPace
+from workbench.destinations.sendgrid.sandbox import bulk, jobs, store
+from workbench.destinations.sendgrid.sandbox.config import MAX_LISTS_PER_CONTACT
+from workbench.destinations.sendgrid.sandbox.store import TRUTH, VISIBLE
+
+NOW = 1_800_000_000.0
+FULL = "full@example.com"  # already on the most lists a contact may be on
+
+
+def _state(path: Path) -> Path:
+    """Lists L0..L250, a@ on L0, b@, and FULL on L1..L250 (the cap), in both layers."""
+    store.initialise(path)
+    with store.transaction(path) as conn:
+        for seq in range(MAX_LISTS_PER_CONTACT + 1):
+            conn.execute(
+                "INSERT INTO lists(id, seq, name, created_at, updated_at) VALUES (?, ?, ?, 0, 0)",
+                (f"L{seq}", seq, f"list {seq}"),
+            )
+        seeded = [
+            {"id": f"id-{e}", "email": e, "created_at": 0.0, "updated_at": 0.0}
+            for e in ("a@example.com", "b@example.com", FULL)
+        ]
+        members = [("id-a@example.com", "L0")]
+        members += [(f"id-{FULL}", f"L{i}") for i in range(1, MAX_LISTS_PER_CONTACT + 1)]
+        for layer in (TRUTH, VISIBLE):
+            store.write_contacts(conn, layer, [{**c, "alternate_emails": []} for c in seeded])
+            conn.executemany(
+                "INSERT INTO members(layer, list_id, contact_id, added_at) VALUES (?, ?, ?, 0)",
+                [(layer, list_id, cid) for cid, list_id in members],
+            )
+    return path
+
+
+ITEMS = [
+    {"email": " A@Example.com "},  # existing, by primary email, case and blanks ignored
+    {"email": "c@example.com", "first_name": "Cy"},  # new
+    {"email": "c@example.com", "last_name": "Dee"},  # the same new contact again
+    {"email": FULL},  # refused: one list too many
+    {"email": "b@example.com", "alternate_emails": ["B2@example.com"]},
+]
+
+
+def _run_job(path: Path, budget: int) -> dict:
+    """Upsert ITEMS onto L0 and L1 in steps of ``budget``; everything a user could observe."""
+    with store.transaction(path) as conn:
+        job_id = jobs.create_job(
+            conn, "upsert", {"list_ids": ["L0", "L1"], "contacts": ITEMS}, 0.0, False
+        )
+    more = True
+    while more:
+        with store.transaction(path) as conn:
+            more = jobs.pump(conn, NOW, 0.0, budget=budget)
+    with store.transaction(path) as conn:
+        job = jobs.job_status(conn, job_id, "http://sandbox")
+        contacts = conn.execute(
+            "SELECT layer, email, data, created_at, updated_at FROM contacts ORDER BY layer, email"
+        ).fetchall()
+        members = conn.execute(
+            "SELECT m.layer, m.list_id, c.email FROM members m JOIN contacts c "
+            "ON c.id = m.contact_id AND c.layer = m.layer ORDER BY 1, 2, 3"
+        ).fetchall()
+        alternates = conn.execute("SELECT layer, email FROM alternate_emails ORDER BY 1, 2")
+        errors = conn.execute("SELECT errors FROM jobs WHERE id = ?", (job_id,)).fetchall()
+        return {
+            "status": job and (job["status"], {**job["results"], "errors_url": "..."}),
+            "errors": json.loads(errors[0][0]),
+            "contacts": [tuple(r) for r in contacts],
+            "members": [tuple(r) for r in members],
+            "alternates": [tuple(r) for r in alternates.fetchall()],
+        }
+
+
+@pytest.mark.parametrize("budget", [2, 1000])
+def test_email_only_upserts_end_as_the_per_item_path_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int
+) -> None:
+    fast = _run_job(_state(tmp_path / "fast.sqlite"), budget)
+    monkeypatch.setattr(bulk, "email_only", lambda items: False)
+    slow = _run_job(_state(tmp_path / "slow.sqlite"), budget)
+    assert fast == slow
+    assert fast["status"] == (
+        "errored",
+        {
+            "requested_count": 5,
+            "created_count": 1,
+            "updated_count": 3,
+            "errored_count": 1,
+            "errors_url": "...",
+        },
+    )
+    assert [e["email"] for e in fast["errors"]] == [FULL]
+    on_l1 = {email for layer, list_id, email in fast["members"] if list_id == "L1"}
+    assert on_l1 == {"a@example.com", "b@example.com", "c@example.com", FULL}
+
+
+def test_items_with_identifiers_take_the_per_item_path() -> None:
+    assert bulk.email_only([{"email": "a@example.com", "external_id": None}])
+    assert not bulk.email_only([{"email": "a@example.com", "external_id": "x1"}])
+    assert not bulk.email_only([{"external_id": "x1"}])
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_job_pace_waits_for_the_rest_of_a_job_at_its_observed_pace() -> None:
+    clock = _Clock()
+    pace = JobPace(0.05, 60.0, clock)
+    assert pace.next_delay(ImportJob("j1", "pending", requested=30_000)) == 0.05
+    clock.now = 2.0
+    delay = pace.next_delay(ImportJob("j1", "pending", requested=30_000, updated=6_000))
+    assert delay == pytest.approx(1.05 * 24_000 / 3_000)
+    clock.now = 3.0  # the next job: the pace seen on the first one is kept
+    delay = pace.next_delay(ImportJob("j2", "pending", requested=30_000, updated=27_000))
+    assert delay == pytest.approx(1.05 * 3_000 / 3_000)
+
+
+def test_job_pace_without_progress_doubles_up_to_its_cap() -> None:
+    pace = JobPace(0.05, 0.3, _Clock())
+    job = ImportJob("j1", "pending", requested=100)
+    assert [pace.next_delay(job) for _ in range(5)] == [0.05, 0.1, 0.2, 0.3, 0.3]
