@@ -25,7 +25,6 @@ from workbench.config import Settings
 from workbench.demo_sandbox import (
     DEMO_API_KEY,
     DEMO_DESTINATION,
-    PID_FILE,
     demo_contacts,
     demo_state_path,
     ensure_demo_sandbox,
@@ -33,6 +32,7 @@ from workbench.demo_sandbox import (
     seed_if_demo,
     stop_demo_sandbox,
 )
+from workbench.demo_sandbox_process import PID_FILE
 from workbench.destinations.sendgrid.sandbox import SandboxRemote
 from workbench.destinations.sendgrid.sandbox import store as sandbox_store
 from workbench.destinations.sendgrid.sync import REASON_NOT_CONTACT
