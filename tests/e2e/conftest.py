@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page
@@ -35,15 +36,28 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember each phase's report on the test item, so fixtures can see a failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser page (its own context), wide enough for the app's columns."""
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser page (its own context), wide enough for the app's columns; when the
+    test fails, the page as it was is saved to ``test-artifacts/failed-<test>.png``."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(EXPECT_TIMEOUT_MS)
     opened = context.new_page()
     try:
         yield opened
     finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            opened.screenshot(path=ARTIFACTS / f"failed-{request.node.name}.png")
         context.close()
 
 

@@ -137,10 +137,23 @@ def streamlit_server(workdir: Path, extra_env: dict[str, str] | None = None) -> 
     (cwd / ".streamlit").mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / ".streamlit" / "config.toml", cwd / ".streamlit" / "config.toml")
     port, sandbox_port = free_port(), free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-               "--server.address", "127.0.0.1", "--server.port", str(port),
-               "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]  # fmt: skip (others edit the checkout)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]  # fmt: skip (others edit the checkout)
     log = workdir / "streamlit.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(

@@ -36,31 +36,46 @@ FILTER = {
         {"column": "plan", "op": "eq", "value": PLAN},
     ]
 }
+SCROLL_HEIGHT_JS = """Math.max(...['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]',
+  'body'].map(s => document.querySelector(s)?.scrollHeight || 0)) + 80"""
 PUSH_TIMEOUT_MS = 90_000
 PREVIEW_TIMEOUT_MS = 60_000  # the first preview also starts the demo sandbox process
 
 
 def shot(page: Page, folder: Path, name: str) -> None:
-    """A full-page screenshot ``<name>.png`` in ``folder``."""
+    """A screenshot ``<name>.png`` of the whole page (Streamlit scrolls an inner container, so
+    the viewport is made as tall as the content for the shot)."""
+    tall = page.evaluate(SCROLL_HEIGHT_JS)
+    size = page.viewport_size or {"width": 1400, "height": 1000}
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], int(tall))})
     page.screenshot(path=folder / f"{name}.png", full_page=True)
+    page.set_viewport_size(size)
 
 
 def member_emails(ws: Workspace) -> set[str]:
     """The segment's members' valid normalised emails, by plain SQL (not the compiler)."""
-    rows = ws.cursor().sql(
-        "SELECT email FROM customers WHERE country IN ($a, $b) AND plan = $plan",
-        params={"a": COUNTRIES[0], "b": COUNTRIES[1], "plan": PLAN},
-    ).fetchall()
+    rows = (
+        ws.cursor()
+        .sql(
+            "SELECT email FROM customers WHERE country IN ($a, $b) AND plan = $plan",
+            params={"a": COUNTRIES[0], "b": COUNTRIES[1], "plan": PLAN},
+        )
+        .fetchall()
+    )
     emails = (normalise_email(raw) for (raw,) in rows)
     return {e for e in emails if e is not None and is_valid_email(e)}
 
 
 def member_count(ws: Workspace) -> int:
     """How many customers the segment holds, by plain SQL."""
-    [(n,)] = ws.cursor().sql(
-        "SELECT count(*) FROM customers WHERE country IN ($a, $b) AND plan = $plan",
-        params={"a": COUNTRIES[0], "b": COUNTRIES[1], "plan": PLAN},
-    ).fetchall()
+    [(n,)] = (
+        ws.cursor()
+        .sql(
+            "SELECT count(*) FROM customers WHERE country IN ($a, $b) AND plan = $plan",
+            params={"a": COUNTRIES[0], "b": COUNTRIES[1], "plan": PLAN},
+        )
+        .fetchall()
+    )
     return int(n)
 
 
@@ -151,6 +166,8 @@ def test_a_segment_built_in_the_browser_lands_exactly_on_the_sandbox_list(
         open_page(page, f"{base}/Runs", "Runs")
         expect(page.get_by_text("Run 1 succeeded")).to_be_visible()
         expect_metric(page, "added", plan.counts["to_add"])
+        expect_metric(page, "removed", 0)
+        expect_metric(page, "skipped", plan.counts["skipped"])
         expect_metric(page, "failed", 0)
         shot(page, artifacts, "5_runs")
 
