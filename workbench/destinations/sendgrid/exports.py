@@ -52,8 +52,12 @@ def parse_export(data: bytes, file_type: str) -> Iterator[Contact]:
 
 def _csv_rows(text: str) -> Iterator[dict[str, Any]]:
     """CSV rows with their headers lower-cased (``CONTACT_ID`` -> ``contact_id``)."""
-    for row in csv.DictReader(io.StringIO(text)):
-        yield {str(k).strip().lower(): v for k, v in row.items() if k is not None}
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is not None:  # lower-case the header once, not every row
+        reader.fieldnames = [str(k).strip().lower() for k in reader.fieldnames]
+    for row in reader:
+        row.pop(None, None)  # values beyond the header
+        yield row
 
 
 def _json_rows(text: str) -> Iterator[dict[str, Any]]:

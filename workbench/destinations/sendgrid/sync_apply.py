@@ -81,15 +81,16 @@ def _add_batches(
     size, seen = overhead, set[str]()
     for email, contact_id, entry_json in to_add.iter_rows():
         entry = json.loads(entry_json)
+        entry_size = len(entry_json.encode("utf-8")) + 2  # == json_size(entry) + 2, no re-dump
         new_contact = contact_id not in seen
-        added = json_size(entry) + 2 if new_contact else 0
+        added = entry_size if new_contact else 0
         full = current is not None and (
             len(current.entries) >= max_contacts or size + added > max_bytes
         )
         if current is None or (new_contact and full):
             current = Batch(run_id, len(batches), "add", [], [])
             batches.append(current)
-            size, seen, new_contact, added = overhead, set(), True, json_size(entry) + 2
+            size, seen, new_contact, added = overhead, set(), True, entry_size
         current.emails.append(email)
         current.contact_ids.append(contact_id)
         if new_contact:
