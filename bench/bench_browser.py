@@ -35,7 +35,8 @@ from workbench.config import Settings
 from workbench.segments import count
 from workbench.workspace import Workspace
 
-BASE = {"column": "country", "op": "in", "value": ["SE", "DE"]}
+COUNTRIES = ["SE", "DE"]
+BASE = {"column": "country", "op": "in", "value": COUNTRIES}
 THRESHOLDS = (50, 400, 100, 800, 150, 1200, 200, 1600, 250, 2000, 300, 2500, 350, 3000, 450)
 TARGET_S = 1.0
 COUNT_SHOWN_JS = """([label, want]) => {
@@ -113,7 +114,7 @@ def build_base(page: Page, base_count: int) -> None:
     """The base condition through the widgets, and the form set up for the varying one."""
     choose(page, "add_column", "country")
     choose(page, "add_op", "is one of")
-    pick_many(page, "add_value_country_multiselect", BASE["value"])
+    pick_many(page, "add_value_country_multiselect", COUNTRIES)
     click(page, "add_condition")
     expect_metric(page, "Members", base_count, timeout_ms=120_000)
     choose(page, "add_column", "lifetime_value")
@@ -168,7 +169,8 @@ def summarise(samples: dict[str, list[float]], customers: int) -> dict[str, Any]
         "engine_p90_s": round(p90(engine), 4),
         "ratio_median": round(median_browser / median_engine, 1),
         "target_s": TARGET_S,
-        "meets_target": p90(browser) < TARGET_S,
+        "median_under_target": median_browser < TARGET_S,
+        "p90_under_target": p90(browser) < TARGET_S,
         "load_average_1min": round(os.getloadavg()[0], 1),
     }
 
