@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from bench.common import bench_warehouse
 from tests.e2e.harness import chromium, streamlit_server
@@ -183,6 +183,7 @@ def run(customers: int = 1_000_000, changes: int = 10) -> dict[str, Any]:
         with streamlit_server(Path(tmp), env) as server, chromium() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(120_000)
+            expect.set_options(timeout=120_000)
             open_page(page, f"{server.url}/Segments", "Segments")
             with Workspace(Settings(home=Path(tmp) / "engine", warehouse=warehouse)) as ws:
                 figures = summarise(measure(page, ws, changes), customers)

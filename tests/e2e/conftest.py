@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.harness import AppServer, chromium, streamlit_server
 
@@ -50,6 +50,7 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     test fails, the page as it was is saved to ``test-artifacts/failed-<test>.png``."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(EXPECT_TIMEOUT_MS)
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)  # expect() alone would wait only 5 s
     opened = context.new_page()
     try:
         yield opened

@@ -12,6 +12,8 @@ import re
 from playwright.sync_api import Locator, Page, expect
 
 IDLE = "notRunning"
+# expect() waits 5 s by default whatever the page's timeout: too short on a busy 2-core machine
+TIMEOUT_MS = 30_000
 
 
 def keyed(page: Page, key: str) -> Locator:
@@ -19,7 +21,7 @@ def keyed(page: Page, key: str) -> Locator:
     return page.locator(f".st-key-{key}")
 
 
-def wait_idle(page: Page, timeout_ms: float = 30_000) -> None:
+def wait_idle(page: Page, timeout_ms: float = TIMEOUT_MS) -> None:
     """Wait until no script run is in progress (the app root says ``notRunning``)."""
     app = page.locator('[data-testid="stApp"]')
     expect(app).to_have_attribute("data-test-script-state", IDLE, timeout=timeout_ms)
@@ -28,7 +30,7 @@ def wait_idle(page: Page, timeout_ms: float = 30_000) -> None:
 def open_page(page: Page, url: str, title: str) -> None:
     """Load ``url`` and wait until its title shows and its script has finished."""
     page.goto(url)
-    expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name=title, level=1)).to_be_visible(timeout=TIMEOUT_MS)
     wait_idle(page)
 
 
@@ -37,7 +39,7 @@ def choose(page: Page, key: str, option: str) -> None:
     box = keyed(page, key).get_by_role("combobox")
     box.click()
     page.get_by_role("option", name=option, exact=True).click()
-    expect(box).to_have_value(option)
+    expect(box).to_have_value(option, timeout=TIMEOUT_MS)
     wait_idle(page)
 
 
@@ -47,7 +49,7 @@ def pick_many(page: Page, key: str, options: list[str]) -> None:
     for option in options:
         widget.get_by_role("combobox").click()
         page.get_by_role("option", name=option, exact=True).click()
-        expect(widget.get_by_text(option, exact=True)).to_be_visible()
+        expect(widget.get_by_text(option, exact=True)).to_be_visible(timeout=TIMEOUT_MS)
     page.keyboard.press("Escape")
     wait_idle(page)
 
@@ -79,7 +81,7 @@ def number_text(value: int) -> re.Pattern[str]:
 
 
 def expect_metric(
-    scope: Page | Locator, label: str, value: int, timeout_ms: float = 30_000
+    scope: Page | Locator, label: str, value: int, timeout_ms: float = TIMEOUT_MS
 ) -> None:
     """Wait until the metric ``label`` (inside ``scope``) shows ``value``."""
     expect(metric(scope, label)).to_have_text(number_text(value), timeout=timeout_ms)
