@@ -134,3 +134,11 @@ def test_job_pace_without_progress_doubles_up_to_its_cap() -> None:
     pace = JobPace(0.05, 0.3, _Clock())
     job = ImportJob("j1", "pending", requested=100)
     assert [pace.next_delay(job) for _ in range(5)] == [0.05, 0.1, 0.2, 0.3, 0.3]
+
+
+def test_job_pace_first_estimates_from_the_rows_done_since_the_job_was_sent() -> None:
+    clock = _Clock()
+    clock.now = 10.0
+    pace = JobPace(0.05, 60.0, clock)
+    job = ImportJob("j1", "pending", requested=30_000, updated=3_000)
+    assert pace.next_delay(job, sent_at=9.0) == pytest.approx(1.05 * 27_000 / 3_000)

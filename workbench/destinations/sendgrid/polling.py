@@ -75,8 +75,9 @@ class JobPace:
     """When to poll an unfinished job again, so that few polls find it unfinished.
 
     When the job reports rows handled so far, the next poll is due when the rest should be
-    done at the pace observed between polls (kept across jobs: a list's jobs are worked through
-    one after the other at a similar pace); otherwise the wait doubles from ``first_s``.
+    done at the pace observed between polls, or at first since the job was sent (the pace is
+    kept across jobs: a list's jobs are worked through one after the other at a similar
+    pace); otherwise the wait doubles from ``first_s``.
     Never less than ``first_s`` nor more than ``max_s``.
     """
 
@@ -88,12 +89,16 @@ class JobPace:
         self._rate = 0.0
         self._seen: tuple[str, int, float] | None = None
 
-    def next_delay(self, job: ImportJob) -> float:
-        """Seconds to sleep before polling ``job`` (just seen unfinished) again."""
+    def next_delay(self, job: ImportJob, sent_at: float | None = None) -> float:
+        """Seconds to sleep before polling ``job`` (just seen unfinished) again; ``sent_at``
+        (on this pace's clock) is when its request was sent: before any pace is known, the
+        rows done since then give a first, low estimate of it."""
         now, done = self._clock(), rows_done(job)
         seen = self._seen
         if seen and seen[0] == job.id and done > seen[1]:
             self._rate = (done - seen[1]) / max(now - seen[2], 1e-3)
+        elif not self._rate and done and sent_at is not None:
+            self._rate = done / max(now - sent_at, 1e-3)
         if seen is None or seen[0] != job.id or done > seen[1]:
             self._seen = (job.id, done, now)
         if self._rate > 0 and job.requested > done:

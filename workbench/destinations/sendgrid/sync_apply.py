@@ -136,6 +136,7 @@ class Applier:
         self.outcome = ApplyOutcome()
         self._stop = threading.Event()
         self._unfinished: dict[int, ImportJob] = {}  # batch seq -> its job last seen unfinished
+        self._sent_at: dict[int, float] = {}  # batch seq -> when this process sent it
 
     def apply(self, batches: list[Batch]) -> ApplyOutcome:
         """Send and follow every unfinished batch; adds and removals on two threads."""
@@ -181,6 +182,7 @@ class Applier:
             self._raise_if_list_gone()
             raise
         set_status(self.store, batch, SENT)
+        self._sent_at[batch.seq] = time.monotonic()
         if not batch.job_ids:  # every contact of a removal was already gone
             confirm_batch(self.store, self.activation, batch, set(batch.contact_ids))
 
@@ -205,8 +207,8 @@ class Applier:
         while waiting and not self._stop.is_set():
             waiting = self._settle_in_order(waiting)
             if waiting and time.monotonic() < deadline:
-                head = self._unfinished.get(waiting[0].seq)
-                time.sleep(pace.next_delay(head) if head else FIRST_POLL_S)
+                head, seq = self._unfinished.get(waiting[0].seq), waiting[0].seq
+                time.sleep(pace.next_delay(head, self._sent_at.get(seq)) if head else FIRST_POLL_S)
             elif waiting:
                 return
 
