@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from workbench.errors import WorkbenchError
-from workbench.overview import workspace_overview
+from workbench.overview import next_steps, workspace_overview
 from workbench.ui import page_link, show_error, workspace
 
-st.set_page_config(page_title="Audience Workbench", page_icon="📬", layout="wide")
+st.set_page_config(page_title="Audience Workbench", page_icon=":material/campaign:", layout="wide")
 st.title("Audience Workbench")
 st.caption("Segments over DuckDB, kept equal to SendGrid lists.")
 
@@ -26,8 +26,8 @@ for item in overview.attention:
     box = st.error if item.kind == "failed" else st.warning
     box(f"Run {item.run_id} of activation **{item.activation}** {what}: {item.message}")
 if overview.attention:
-    page_link("pages/4_Runs.py", "Open the runs", icon="🧾")
-    page_link("pages/3_Activations.py", "Open the activations", icon="🚀")
+    page_link("pages/4_Runs.py", "Open the runs", icon=":material/history:")
+    page_link("pages/3_Activations.py", "Open the activations", icon=":material/rocket_launch:")
 
 label = "demo warehouse" if overview.is_demo else "warehouse"
 st.subheader("Data")
@@ -52,18 +52,15 @@ cols[0].metric("Saved segments", overview.segments)
 cols[1].metric("Destinations", overview.destinations)
 cols[2].metric("Activations", overview.activations)
 with cols[0]:
-    page_link("pages/1_Segments.py", "Build a segment", icon="🧩")
+    page_link("pages/1_Segments.py", "Build a segment", icon=":material/filter_alt:")
 with cols[1]:
-    page_link("pages/2_Destination.py", "Set up SendGrid", icon="📮")
+    page_link("pages/2_Destination.py", "Set up SendGrid", icon=":material/outgoing_mail:")
 with cols[2]:
-    page_link("pages/3_Activations.py", "Activate a segment", icon="🚀")
+    page_link("pages/3_Activations.py", "Activate a segment", icon=":material/rocket_launch:")
 
 st.subheader("Latest runs")
 if not overview.runs:
-    st.info(
-        "No runs yet. To start: build and save a segment on the Segments page, give SendGrid "
-        "an API key on the Destination page, then activate the segment on the Activations page."
-    )
+    st.info(next_steps(overview))
 else:
     st.dataframe(
         [

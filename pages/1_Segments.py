@@ -1,26 +1,20 @@
-"""Segments: build a segment without SQL, watch its size live, look inside it, save it."""
+"""Segments: build a segment without SQL, watch its size live, look inside it, save it.
+
+The add-forms and the results panel are fragments (``workbench.ui_segments``,
+``workbench.ui_results``): editing a form or choosing an analysis reruns only that part.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from workbench import segment_builder as sb
-from workbench import ui, ui_segments
+from workbench import ui, ui_results, ui_segments
 from workbench.errors import WorkbenchError
 from workbench.registry import register_entity
-from workbench.segments import (
-    DIALECTS,
-    breakdown,
-    condition_counts,
-    count,
-    describe_segment,
-    overlap,
-    preview,
-    segment_sql,
-)
 from workbench.ui_segments import DOC
 
-st.set_page_config(page_title="Segments", page_icon="🧩", layout="wide")
+st.set_page_config(page_title="Segments", page_icon=":material/filter_alt:", layout="wide")
 st.title("Segments")
 ws = ui.workspace()
 try:
@@ -68,32 +62,6 @@ with edit:
 with results:
     if problems:
         st.warning("Fix the problems on the left to see the segment's size.")
-        st.stop()
-    try:
-        st.metric("Members", f"{count(ws, live):,}")
-        st.info(describe_segment(live, catalog))
-        st.markdown("**Condition by condition**")
-        funnel = [{"condition": c.description, "alone": c.alone, "so far": c.cumulative}
-                  for c in condition_counts(ws, live)]  # fmt: skip
-        st.dataframe(funnel, hide_index=True)
-        shown = preview(ws, live)
-        st.markdown("**Preview**")
-        st.dataframe(shown.frame, hide_index=True)
-        if shown.truncated:
-            st.caption(f"Showing the first {shown.frame.height} of {shown.total:,} members.")
-        by = st.selectbox("Break down by", ["", *entity.columns], key="breakdown_by")
-        if by:
-            st.bar_chart(breakdown(ws, live, by), x="value", y="members")
-        other = st.selectbox(
-            "Overlap with", ["", *(n for n in saved if n != live["name"])], key="overlap_with"
-        )
-        if other:
-            parts = overlap(ws, live, ws.store.get_segment(other))
-            a, both, b = st.columns(3)
-            a.metric("Only this one", parts.only_a)
-            both.metric("Both", parts.both)
-            b.metric(f"Only {other}", parts.only_b)
-        dialect = st.selectbox("SQL dialect", DIALECTS, key="sql_dialect")
-        st.code(segment_sql(ws, live, dialect).sql, language="sql")
-    except WorkbenchError as error:
-        ui.show_error(error)
+    else:
+        others = [n for n in saved if n != live["name"]]
+        ui_results.results_panel(live, list(entity.columns), others)

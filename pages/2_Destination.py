@@ -12,12 +12,12 @@ from workbench.overview import destination_key, is_sandbox
 from workbench.schedules import parse_schedule
 from workbench.secrets import SOURCE_KEY_FILE, validate_key_format
 
-NEW = "➕ New destination"
+NEW = "+ New destination"
 MODE_TEXT = {
     "managed": "Managed (add-only): add who entered, remove who left; others on the list stay",
     "mirror": "Mirror: the list holds exactly the segment; anyone else on it is removed",
 }
-st.set_page_config(page_title="Destination", page_icon="📮", layout="wide")
+st.set_page_config(page_title="Destination", page_icon=":material/outgoing_mail:", layout="wide")
 st.title("SendGrid destination")
 ws = ui.workspace()
 if "dest_saved" in st.session_state:  # after a save: open it, and forget the typed key
@@ -34,7 +34,8 @@ except WorkbenchError as error:
     st.stop()
 if is_sandbox(dest.to_dict()):
     st.info(
-        "🧪 Sandbox: this destination is the local SendGrid sandbox; nothing leaves this machine."
+        "Sandbox: this destination is the local SendGrid sandbox; nothing leaves this machine.",
+        icon=":material/science:",
     )
 ui.show_flash()
 k = f"{choice}_"  # widget keys per destination, so switching shows its saved values

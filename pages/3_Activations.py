@@ -8,7 +8,7 @@ from workbench import run_views, ui, ui_push, ui_runs
 from workbench.activations import reconcile
 from workbench.errors import WorkbenchError
 
-st.set_page_config(page_title="Activations", page_icon="🚀", layout="wide")
+st.set_page_config(page_title="Activations", page_icon=":material/rocket_launch:", layout="wide")
 st.title("Activations")
 ws = ui.workspace()
 ui.show_flash()
@@ -39,7 +39,7 @@ else:
             on_click=ui.guarded(lambda: ui_runs.activate_segment(ws, segment, dest, chosen)),
         )
 
-st.subheader("Activations")
+st.subheader("Your activations")
 try:
     rows = run_views.activation_rows(ws)
 except WorkbenchError as error:

@@ -8,14 +8,14 @@ from workbench import run_views, ui, ui_runs
 from workbench.activations import get_run, list_runs
 from workbench.errors import WorkbenchError
 
-st.set_page_config(page_title="Runs", page_icon="🧾", layout="wide")
+st.set_page_config(page_title="Runs", page_icon=":material/history:", layout="wide")
 st.title("Runs")
 ws = ui.workspace()
 
 names = sorted({r.activation for r in list_runs(ws, limit=1000)})
 if not names:
     st.info("No runs yet: push an activation on the Activations page.")
-    ui.page_link("pages/3_Activations.py", "Open the activations", icon="🚀")
+    ui.page_link("pages/3_Activations.py", "Open the activations", icon=":material/rocket_launch:")
     st.stop()
 name = str(st.selectbox("Activation", names, key="runs_activation"))
 records = list_runs(ws, name, limit=200)
@@ -28,7 +28,7 @@ st.subheader("Run detail")
 run_id = st.selectbox(
     "Run",
     [r.id for r in records],
-    format_func={r.id: f"run {r.id}: {r.status}, started {r.started_at}" for r in records}.get,
+    format_func={r.id: run_views.run_label(r) for r in records}.get,
     key=f"runs_run_{name}",
 )
 try:

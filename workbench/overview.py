@@ -139,3 +139,17 @@ def is_sandbox(config: dict[str, Any]) -> bool:
 def destination_key(ws: Workspace, name: str) -> ResolvedKey | None:
     """The destination's API key and where it came from (show only ``.masked``), or None."""
     return resolve_api_key(ws.settings.home, name)
+
+
+def next_steps(overview: Overview) -> str:
+    """What to do for a first run, naming only the steps not done yet."""
+    steps = []
+    if not overview.segments:
+        steps.append("build and save a segment on the Segments page")
+    if not overview.destinations:
+        steps.append("give SendGrid an API key on the Destination page")
+    if overview.activations:
+        steps.append("push an activation on the Activations page (or let the runner run it)")
+    else:
+        steps.append("activate a segment on the Activations page")
+    return "No runs yet. To start: " + ", then ".join(steps) + "."

@@ -18,7 +18,9 @@ from workbench import activations
 from workbench.destinations.sendgrid import sync_lock
 from workbench.destinations.sendgrid.destination import DefaultSettings
 from workbench.destinations.sendgrid.run_record import RunRecord
+from workbench.destinations.sendgrid.sync import REASON_NOT_CONTACT
 from workbench.destinations.sendgrid.sync_state import CONFIRMED, FAILED, load_batches
+from workbench.emails import REASON_DUPLICATE, REASON_INVALID, REASON_NULL
 from workbench.errors import ConflictError, NotFoundError
 from workbench.workspace import Workspace
 
@@ -28,6 +30,38 @@ MODE_TEXT = {
     "managed": "managed: removes only members this activation added",
     "mirror": "mirror: the list becomes exactly segment ∩ contacts; removes members others added",
 }
+
+
+# what a skip reason's code means, for people; downloads keep the codes
+SKIP_REASON_TEXT = {
+    REASON_NULL: "no email",
+    REASON_INVALID: "invalid email",
+    REASON_DUPLICATE: "duplicate email",
+    REASON_NOT_CONTACT: "not a SendGrid contact",
+}
+
+
+def reason_text(code: Any) -> Any:
+    """A skip reason in plain words (unknown reasons, and None, as they are)."""
+    return SKIP_REASON_TEXT.get(code, code) if isinstance(code, str) else code
+
+
+def readable_reasons(frame: pl.DataFrame, column: str = "reason") -> pl.DataFrame:
+    """``frame`` with its reason codes in plain words, for display (not for downloads)."""
+    if column not in frame.columns or frame.schema[column] != pl.String:
+        return frame
+    return frame.with_columns(pl.col(column).replace(SKIP_REASON_TEXT))
+
+
+def skipped_rows(record: RunRecord) -> list[dict[str, Any]]:
+    """The run's skipped rows by reason, in plain words."""
+    reasons = record.fields.get("skipped_by_reason") or {}
+    return [{"skipped because": reason_text(k), "rows": int(v)} for k, v in reasons.items()]
+
+
+def run_label(record: RunRecord) -> str:
+    """A run for a menu: ``run 3: succeeded, started 2026-06-30 12:00:00 UTC``."""
+    return f"run {record.id}: {record.status}, started {when(record.started_at)}"
 
 
 def as_utc(iso: str) -> datetime | None:

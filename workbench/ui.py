@@ -33,6 +33,11 @@ def workspace() -> Workspace:
     return _cached_workspace(get_settings().model_dump_json())
 
 
+def workspace_for(settings_json: str) -> Workspace:
+    """The server's workspace for settings given as JSON (for cached functions' keys)."""
+    return _cached_workspace(settings_json)
+
+
 def show_error(error: WorkbenchError) -> None:
     """An error in plain words; a SegmentInvalid shows every problem with its path."""
     if isinstance(error, SegmentInvalid):

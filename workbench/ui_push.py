@@ -117,9 +117,12 @@ def show_alarms(record: RunRecord) -> None:
     """Alarms loudly (a contact CREATED is the worst thing a sync can do)."""
     created = rv.created_total(record)
     if created and not any("CREATED" in a for a in record.alarms):
-        st.error(f"ALARM: SendGrid reports {created} contact(s) CREATED by this run.", icon="🚨")
+        st.error(
+            f"ALARM: SendGrid reports {created} contact(s) CREATED by this run.",
+            icon=":material/e911_emergency:",
+        )
     for alarm in record.alarms:
-        st.error(alarm, icon="🚨")
+        st.error(alarm, icon=":material/e911_emergency:")
 
 
 def show_run_summary(record: RunRecord) -> None:
@@ -131,11 +134,9 @@ def show_run_summary(record: RunRecord) -> None:
     names = ("added", "removed", "skipped", "failed", "API calls", "duration (s)")
     for column, name in zip(st.columns(len(names)), names, strict=True):
         column.metric(name, row[name])
-    reasons = record.fields.get("skipped_by_reason") or {}
-    if reasons:
-        st.dataframe(
-            [{"skipped because": k, "rows": v} for k, v in reasons.items()], hide_index=True
-        )
+    skipped = rv.skipped_rows(record)
+    if skipped:
+        st.dataframe(skipped, hide_index=True)
     jobs = rv.job_rows(record)
     if jobs:
         st.caption("SendGrid jobs, each followed to its end:")
@@ -159,7 +160,7 @@ def _progress_of(ws: Workspace, name: str, push: Push | None) -> tuple[float, st
         fresh = latest and push and latest[0].started_at >= push.started_at
         run_id = latest[0].id if fresh else None
     progress = rv.run_progress(ws, -1 if run_id is None else run_id)
-    return progress.fraction, f"⏳ Pushing {name}: {progress.describe()}"
+    return progress.fraction, f"Pushing {name}: {progress.describe()}"
 
 
 def push_panel(ws: Workspace, name: str) -> None:

@@ -144,7 +144,7 @@ def show_plan(plan: SyncPlan) -> None:
             shown, note = rv.bounded(frame)
             if note:
                 st.caption(note + " The download holds every row.")
-            st.dataframe(shown.to_pandas(), hide_index=True)
+            st.dataframe(rv.readable_reasons(shown).to_pandas(), hide_index=True)
             st.download_button(
                 f"Download {label.replace('_', ' ')} (CSV)",
                 rv.csv_bytes(frame),
@@ -212,19 +212,29 @@ def show_history_charts(records: list[RunRecord]) -> None:
     series = rv.size_over_time(records).to_pandas()
     size, changes = st.columns(2)
     size.caption("Members on the list after each run")
-    size.vega_lite_chart(
-        series,
-        {
-            "mark": {"type": "line", "point": True},
-            "encoding": {
-                "x": {"field": "started", "type": "temporal", "title": "run started"},
-                "y": {"field": "list size", "type": "quantitative", "title": "members"},
-                "tooltip": [{"field": f, "type": "quantitative"} for f in SIZE_FIELDS],
-            },
-        },
-    )
+    size.vega_lite_chart(series, _chart({"type": "line", "point": True}, {
+        "y": {"field": "list size", "type": "quantitative", "title": "members"},
+    }))  # fmt: skip
     changes.caption("Added and removed per run")
-    changes.bar_chart(series, x="started", y=["added", "removed"], stack=False)
+    changes.vega_lite_chart(series, _chart({"type": "bar", "width": 8}, {
+        "y": {"field": "rows", "type": "quantitative", "title": "rows"},
+        "xOffset": {"field": "change"},
+        "color": {"field": "change", "type": "nominal", "title": None},
+    }, [{"fold": ["added", "removed"], "as": ["change", "rows"]}]))  # fmt: skip
+
+
+TIME_AXIS = {"format": "%Y-%m-%d %H:%M", "labelAngle": 0, "labelOverlap": True, "tickCount": 4}
+
+
+def _chart(
+    mark: dict[str, Any], encoding: dict[str, Any], transform: list[Any] | None = None
+) -> dict[str, Any]:
+    """A chart over the runs' start times, labelled like the tables (not ``.064``)."""
+    x = {"field": "started", "type": "temporal", "title": "run started (UTC)", "axis": TIME_AXIS}
+    tooltip = [{"field": "started", "type": "temporal", "format": "%Y-%m-%d %H:%M:%S"}]
+    tooltip += [{"field": f, "type": "quantitative"} for f in SIZE_FIELDS]
+    spec = {"mark": mark, "encoding": {"x": x, **encoding, "tooltip": tooltip}}
+    return {**spec, "transform": transform} if transform else spec
 
 
 def show_run_detail(ws: Workspace, record: RunRecord) -> None:
@@ -249,7 +259,7 @@ def show_log(ws: Workspace, run_id: int) -> None:
     frame = activations.run_log(ws, run_id)
     shown, note = rv.bounded(frame)
     st.caption(f"Per-row log: {frame.height:,} row(s). {note}")
-    st.dataframe(shown.to_pandas(), hide_index=True)
+    st.dataframe(rv.readable_reasons(shown).to_pandas(), hide_index=True)
     csv, parquet = st.columns(2)
     csv.download_button(
         "Download the log (CSV)", rv.csv_bytes(frame), f"run-{run_id}-log.csv", "text/csv",

@@ -2,7 +2,7 @@
 
 The segment editor's document lives in ``st.session_state[DOC]`` and changes only through
 ``workbench.segment_builder``; row buttons change it in ``on_click`` callbacks (which run
-before the script), and the add-forms change it and rerun.
+before the script); the add-forms are a fragment that changes it and reruns the page.
 """
 
 from __future__ import annotations
@@ -67,28 +67,31 @@ def _condition_row(
     doc: dict[str, Any], path: sb.Path, node: dict[str, Any], problems: list[Problem]
 ) -> None:
     name = "-".join(map(str, path))
-    text, move, up, down, drop = st.columns([12, 2, 1, 1, 1])
+    text, move, up, down, drop = st.columns([9, 3, 1, 1, 1], vertical_alignment="center")
     indent = "&nbsp;" * 6 * (len(path) - 1)
     text.markdown(f"{indent}`{sb.format_path(path)}` {_row_text(node)}")
     kind = sb.group_kind(node) if isinstance(node, Mapping) else None
     if kind is not None:
         other = "or" if kind == "and" else "and"
         move.button(
-            f"→ {other.upper()}", key=f"flip_{name}", on_click=_edit(sb.set_combinator, path, other)
-        )
-    up.button("↑", key=f"up_{name}", on_click=_edit(sb.move_node, path, -1), disabled=path[-1] == 0)
+            f"Make {other.upper()}", key=f"flip_{name}", icon=":material/swap_horiz:",
+            help=f"Members match {'any' if other == 'or' else 'all'} of this group's conditions",
+            on_click=_edit(sb.set_combinator, path, other),
+        )  # fmt: skip
     last = sb.group_size(doc, path[:-1]) - 1
-    down.button(
-        "↓", key=f"down_{name}", on_click=_edit(sb.move_node, path, 1), disabled=path[-1] == last
-    )
-    drop.button("✕", key=f"remove_{name}", on_click=_edit(sb.remove_node, path))
+    up.button("", key=f"up_{name}", icon=":material/arrow_upward:", help="Move up",
+              on_click=_edit(sb.move_node, path, -1), disabled=path[-1] == 0)  # fmt: skip
+    down.button("", key=f"down_{name}", icon=":material/arrow_downward:", help="Move down",
+                on_click=_edit(sb.move_node, path, 1), disabled=path[-1] == last)  # fmt: skip
+    drop.button("", key=f"remove_{name}", icon=":material/close:", help="Remove",
+                on_click=_edit(sb.remove_node, path))  # fmt: skip
     for message in sb.problems_at(problems, doc, path, deep=kind is None):
         st.error(message)
 
 
 # -- the segment being edited: load, save, rename, duplicate, delete -----------------------
 
-NEW = "➕ New segment"
+NEW = "+ New segment"
 CONFIRM_DELETE = "confirm_delete"
 
 
@@ -177,15 +180,20 @@ def load_pasted() -> None:
 
 
 def _add(node: dict[str, Any] | None) -> None:
-    """Append ``node`` to the group chosen in "Add into", then rerun to show it."""
+    """Append ``node`` to the group chosen in "Add into", then rerun the whole page (the
+    forms are a fragment: only this rerun shows the new condition and count)."""
     if node is not None:
         into = st.session_state.get("add_into") or ()
         st.session_state[DOC] = sb.add_node(st.session_state[DOC], into, node)
-        st.rerun()
+        st.rerun(scope="app")
 
 
+@st.fragment
 def add_forms(ws: Workspace, entity: Entity, others: list[str]) -> None:
-    """Add a column condition, a related-entity condition, a saved segment or a group."""
+    """Add a column condition, a related-entity condition, a saved segment or a group.
+
+    A fragment: choosing a column, an operator or a value reruns only these forms; adding
+    reruns the page once."""
     doc = st.session_state[DOC]
     label = {p: sb.group_label(doc, p) for p in sb.groups(doc)}
     st.selectbox("Add into", list(label), key="add_into", format_func=label.__getitem__)

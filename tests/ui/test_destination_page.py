@@ -62,7 +62,7 @@ def test_a_wrong_key_gets_the_401_message(page: AppTest) -> None:
 
 def test_a_bad_schedule_is_explained_and_not_saved(page: AppTest, app_env: Settings) -> None:
     at = page
-    at.text_input(key="➕ New destination_schedule").input("every blue moon").run()
+    at.text_input(key="+ New destination_schedule").input("every blue moon").run()
     assert any("invalid schedule" in e.value for e in at.error)
     at.button(key="dest_save").click().run()
     assert not at.exception
@@ -71,7 +71,7 @@ def test_a_bad_schedule_is_explained_and_not_saved(page: AppTest, app_env: Setti
 
 def test_a_destination_needs_a_name(page: AppTest, app_env: Settings) -> None:
     at = page
-    at.text_input(key="➕ New destination_name").input("  ").run()
+    at.text_input(key="+ New destination_name").input("  ").run()
     at.button(key="dest_save").click().run()
     assert not at.exception
     assert any("give the destination a name" in e.value for e in at.error)

@@ -32,6 +32,12 @@ def add_column_condition(at: AppTest, column: str, op: str) -> None:
     at.selectbox(key="add_op").set_value(op).run()
 
 
+def open_tab(at: AppTest, label: str) -> None:
+    """Open one of the results panel's tabs (they compute only when open)."""
+    at.session_state["seg_results_tab"] = label
+    at.run()
+
+
 def members_shown(at: AppTest) -> int:
     """The live count the page shows."""
     [metric] = [m for m in at.metric if m.label == "Members"]
@@ -134,7 +140,7 @@ def test_deleting_a_used_segment_asks_first(page: AppTest, app_env: Settings) ->
     at.button(key="seg_delete_force").click().run()
     assert not at.exception
     assert [s.name for s in store.list_segments()] == ["Sweden pro"]
-    assert at.selectbox(key="seg_choice").value == "➕ New segment"
+    assert at.selectbox(key="seg_choice").value == "+ New segment"
 
 
 def test_related_condition_group_and_saved_segment_through_widgets(
@@ -175,15 +181,21 @@ def test_analyses_rename_and_duplicate(page: AppTest, app_env: Settings) -> None
                             "filter": {"column": "plan", "op": "eq", "value": plan}})  # fmt: skip
     at = page.run()
     at.selectbox(key="seg_choice").set_value("Pro").run()
+    assert "all customers" in str(at.dataframe[-1].value)  # the first tab: condition by condition
+    assert not at.code  # closed tabs compute nothing
+    open_tab(at, "Preview")
+    assert "Showing the first 100 of" in texts(at)
+    open_tab(at, "Breakdown")
     at.selectbox(key="breakdown_by").set_value("country").run()
+    open_tab(at, "Overlap")
     at.selectbox(key="overlap_with").set_value("Free").run()
-    at.selectbox(key="sql_dialect").set_value("postgres").run()
     assert not at.exception
     overlap = {m.label: m.value for m in at.metric}
     with Workspace(app_env) as ws:
         free = count(ws, store.get_segment("Free"))
     assert overlap["Both"] == "0" and int(overlap["Only Free"]) == free > 0
-    assert "Showing the first 100 of" in texts(at)
+    open_tab(at, "SQL")
+    at.selectbox(key="sql_dialect").set_value("postgres").run()
     assert '"plan" = $' not in at.code[0].value and "WHERE" in at.code[0].value
     at.text_input(key="seg_rename_to").input("Professionals").run()
     at.button(key="seg_rename").click().run()
