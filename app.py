@@ -6,6 +6,7 @@ import streamlit as st
 
 from workbench.errors import WorkbenchError
 from workbench.overview import next_steps, workspace_overview
+from workbench.run_views import when
 from workbench.ui import page_link, show_error, workspace
 
 st.set_page_config(page_title="Audience Workbench", page_icon=":material/campaign:", layout="wide")
@@ -64,7 +65,13 @@ if not overview.runs:
 else:
     st.dataframe(
         [
-            {k: run.get(k) for k in ("id", "activation", "status", "started_at", "updated_at")}
+            {
+                "id": run.get("id"),
+                "activation": run.get("activation"),
+                "status": run.get("status"),
+                "started": when(str(run.get("started_at") or "")),
+                "updated": when(str(run.get("updated_at") or "")),
+            }
             for run in overview.runs
         ],
         hide_index=True,

@@ -9,7 +9,9 @@ then a second condition's value is changed ``changes`` times: the page has no in
 so a change is the analyst's two clicks, ✕ on the old ``lifetime_value ≥ v`` condition and
 "Add condition" with the new ``v`` typed in the form. Each click is timed from the click to
 the moment the browser shows the new member count (polled on every animation frame), so a
-sample includes the whole rerun: count, condition-by-condition counts, preview and SQL.
+sample includes the page's rerun up to the count: the editor's name and entity, the count
+(cached by document in ``workbench.ui_results``) and, for "Add condition", the add-forms
+fragment's own short run before it reruns the page.
 
 The baseline is the engine's own ``count`` of the same documents, timed in the same run on
 the same warehouse. Printed and returned: the browser's median and p90, the engine's median,

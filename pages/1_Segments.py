@@ -27,7 +27,7 @@ default_entity = (catalog.activatable() or list(catalog.entities.values()))[0].n
 ui_segments.pick_segment(ws, saved, default_entity)
 ui.show_flash()
 
-edit, results = st.columns([3, 2], gap="large")
+edit, results = st.columns([5, 4], gap="large")
 with edit:
     st.text_input(
         "Name",
@@ -37,6 +37,13 @@ with edit:
     entity = catalog.entity(st.selectbox("Entity", list(catalog.entities), key="seg_entity"))
     st.session_state[DOC] = sb.set_entity(st.session_state[DOC], entity.name)
     live, problems = ui_segments.current(ws)
+with results:  # before the rest of the editor, so the browser shows the count first
+    if problems:
+        st.warning("Fix the problems on the left to see the segment's size.")
+    else:
+        others = [n for n in saved if n != live["name"]]
+        ui_results.results_panel(live, list(entity.columns), others)
+with edit:
     ui.show_problems(sb.unplaced_problems(problems))
     ui_segments.condition_tree(st.session_state[DOC], problems)
     ui_segments.add_forms(ws, entity, [n for n in saved if n != live["name"]])
@@ -58,10 +65,3 @@ with edit:
             else:
                 ui.flash("success", f"Registered entity {fields['name']!r}: choose it above.")
                 st.rerun()
-
-with results:
-    if problems:
-        st.warning("Fix the problems on the left to see the segment's size.")
-    else:
-        others = [n for n in saved if n != live["name"]]
-        ui_results.results_panel(live, list(entity.columns), others)

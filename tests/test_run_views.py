@@ -205,3 +205,26 @@ def test_a_failing_push_keeps_its_message(workspace: Workspace) -> None:
     ui_push.start_push(workspace, "a", broken)
     push = ui_push.wait_for_push(workspace, "a", 10)
     assert push is not None and push.error == "the warehouse timed out" and push.record is None
+
+
+def test_skip_reasons_read_in_plain_words_and_downloads_keep_the_codes() -> None:
+    skipped = record(1, skipped_by_reason={"null": 1, "not a SendGrid contact": 28, "invalid": 2})
+    assert rv.skipped_rows(skipped) == [
+        {"skipped because": "no email", "rows": 1},
+        {"skipped because": "not a SendGrid contact", "rows": 28},
+        {"skipped because": "invalid email", "rows": 2},
+    ]
+    log = pl.DataFrame({"email": ["a@x.org", None, "b@x.org", "c"],
+                        "reason": [None, "null", "duplicate", "some new reason"]})  # fmt: skip
+    shown = rv.readable_reasons(log)
+    assert shown["reason"].to_list() == [None, "no email", "duplicate email", "some new reason"]
+    assert log["reason"].to_list() == [None, "null", "duplicate", "some new reason"]
+    assert pl.read_csv(io.BytesIO(rv.csv_bytes(log)))["reason"].to_list()[1] == "null"
+    no_reasons = pl.DataFrame({"email": ["a@x.org"]})
+    assert rv.readable_reasons(no_reasons).equals(no_reasons)
+
+
+def test_run_label_uses_the_tables_time_format() -> None:
+    run = record(3, status="failed")
+    assert rv.run_label(run) == "run 3: failed, started 2026-06-03 06:00:00 UTC"
+    assert rv.history_rows([run])[0]["started"] == "2026-06-03 06:00:00 UTC"

@@ -38,7 +38,7 @@ from workbench.workspace import Workspace
 
 LIVE_CACHE_TTL_S = 120  # a warehouse rebuilt under the app shows within two minutes
 LIVE_CACHE_ENTRIES = 256
-TABS = ("Condition by condition", "Preview", "Breakdown", "Overlap", "SQL")
+TABS = ("By condition", "Preview", "Breakdown", "Overlap", "SQL")
 TAB_KEY = "seg_results_tab"
 
 

@@ -37,3 +37,16 @@ def test_home_lists_failed_and_waiting_runs(app: AppTest, app_env: Settings) -> 
     assert "would remove 40%" in at.warning[0].value
     runs = at.dataframe[1].value
     assert list(runs["status"]) == ["needs_approval", "failed", "succeeded", "failed"]
+
+
+def test_home_with_a_destination_points_at_the_activations_page(
+    app: AppTest, app_env: Settings
+) -> None:
+    store = Store(app_env.state_db_path)
+    store.save_destination("demo", {"kind": "sendgrid", "host": "http://127.0.0.1:1"})
+    store.save_segment({"name": "SE", "entity": "customers",
+                        "filter": {"column": "country", "op": "eq", "value": "SE"}})  # fmt: skip
+    at = app.run()
+    assert not at.exception
+    [note] = [i.value for i in at.info if "No runs yet" in i.value]
+    assert note == "No runs yet. To start: activate a segment on the Activations page."

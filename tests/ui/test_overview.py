@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from workbench.overview import distinct_values, is_sandbox, needs_attention, workspace_overview
+from workbench.overview import (
+    Overview,
+    distinct_values,
+    is_sandbox,
+    needs_attention,
+    next_steps,
+    workspace_overview,
+)
 from workbench.workspace import Workspace
 
 
@@ -52,3 +59,19 @@ def test_the_sandbox_is_recognised_by_its_host() -> None:
     assert is_sandbox({"host": "http://127.0.0.1:5123"})
     assert is_sandbox({"host": "https://api.sendgrid.com", "sandbox": True})
     assert not is_sandbox({"host": "https://api.eu.sendgrid.com"})
+
+
+def test_next_steps_name_only_what_is_missing() -> None:
+    empty = Overview(warehouse="w.duckdb", is_demo=True)
+    assert next_steps(empty) == (
+        "No runs yet. To start: build and save a segment on the Segments page, then give "
+        "SendGrid an API key on the Destination page, then activate a segment on the "
+        "Activations page."
+    )
+    demo_destination = Overview(warehouse="w.duckdb", is_demo=True, segments=1, destinations=1)
+    assert next_steps(demo_destination) == (
+        "No runs yet. To start: activate a segment on the Activations page."
+    )
+    activated = Overview(warehouse="w.duckdb", is_demo=True, segments=1, destinations=1,
+                         activations=1)  # fmt: skip
+    assert "push an activation on the Activations page" in next_steps(activated)
