@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from workbench.destinations.sendgrid.models import ImportJob
-from workbench.destinations.sendgrid.polling import JobPace
+from workbench.destinations.sendgrid.polling import PACE_MARGIN, JobPace
 from workbench.destinations.sendgrid.sandbox import bulk, jobs, store
 from workbench.destinations.sendgrid.sandbox.config import MAX_LISTS_PER_CONTACT
 from workbench.destinations.sendgrid.sandbox.store import TRUTH, VISIBLE
@@ -124,10 +124,10 @@ def test_job_pace_waits_for_the_rest_of_a_job_at_its_observed_pace() -> None:
     assert pace.next_delay(ImportJob("j1", "pending", requested=30_000)) == 0.05
     clock.now = 2.0
     delay = pace.next_delay(ImportJob("j1", "pending", requested=30_000, updated=6_000))
-    assert delay == pytest.approx(1.05 * 24_000 / 3_000)
+    assert delay == pytest.approx(PACE_MARGIN * 24_000 / 3_000)
     clock.now = 3.0  # the next job: the pace seen on the first one is kept
     delay = pace.next_delay(ImportJob("j2", "pending", requested=30_000, updated=27_000))
-    assert delay == pytest.approx(1.05 * 3_000 / 3_000)
+    assert delay == pytest.approx(PACE_MARGIN * 3_000 / 3_000)
 
 
 def test_job_pace_without_progress_doubles_up_to_its_cap() -> None:
@@ -141,4 +141,4 @@ def test_job_pace_first_estimates_from_the_rows_done_since_the_job_was_sent() ->
     clock.now = 10.0
     pace = JobPace(0.05, 60.0, clock)
     job = ImportJob("j1", "pending", requested=30_000, updated=3_000)
-    assert pace.next_delay(job, sent_at=9.0) == pytest.approx(1.05 * 27_000 / 3_000)
+    assert pace.next_delay(job, sent_at=9.0) == pytest.approx(PACE_MARGIN * 27_000 / 3_000)
