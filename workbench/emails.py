@@ -129,19 +129,36 @@ def normalise_emails(
     hash used to find duplicates (a test knob that forces collisions; same answer).
     """
     members = _select_members(frame, email_column, key_column)
-    checked = _check_rows(members, key_column)
-    candidates = checked.filter("is_valid").drop("is_valid")
-    valid, duplicates = _split_duplicates(candidates, key_column, hash_bits)
+    checked, is_valid = _check_rows(members)
+    duplicates = _find_duplicates(checked, np.flatnonzero(is_valid), hash_bits)
+    unique = is_valid.copy()
+    unique[duplicates.get_column("row").to_numpy()] = False
+    valid = checked.select(key_column, "email").filter(pl.Series(unique))
+    dropped = pl.concat(
+        [
+            _rejected_rows(checked, np.flatnonzero(~is_valid), key_column),
+            duplicates.select(
+                key_column,
+                "raw_email",
+                "email",
+                reason=pl.lit(REASON_DUPLICATE),
+                duplicate_of="first",
+            ),
+        ]
+    ).sort(key_column, maintain_order=True)
+    return _summarise(members.height, valid, dropped, key_column)
+
+
+def _rejected_rows(checked: pl.DataFrame, rows: np.ndarray, key_column: str) -> pl.DataFrame:
+    """The rows at ``rows`` (ascending) as dropped rows, ``null`` when blank else ``invalid``."""
     blank = pl.col("email").is_null() | (pl.col("email") == "")
-    rejected = checked.filter(~pl.col("is_valid")).select(
+    return checked.gather(pl.Series(rows, dtype=pl.UInt64)).select(
         key_column,
         "raw_email",
         email=pl.when(~blank).then(pl.col("email")),
         reason=pl.when(blank).then(pl.lit(REASON_NULL)).otherwise(pl.lit(REASON_INVALID)),
         duplicate_of=pl.lit(None, dtype=checked.schema[key_column]),
     )
-    dropped = pl.concat([rejected, duplicates]).sort(key_column, maintain_order=True)
-    return _summarise(members.height, valid, dropped, key_column)
 
 
 def email_hashes(emails: pl.Series, *, bits: int = 64) -> pl.Series:
@@ -226,80 +243,89 @@ def _select_members(
         .collect()
     )
     if selected.get_column(key_column).is_sorted(nulls_last=True):
-        return selected
-    return selected.sort(key_column, maintain_order=True, nulls_last=True)
+        return selected.rechunk()
+    return selected.sort(key_column, maintain_order=True, nulls_last=True).rechunk()
 
 
-def _check_rows(members: pl.DataFrame, key_column: str) -> pl.DataFrame:
-    """Every member with its normalised email ("" when blank) and whether it passes the rule.
+def _check_rows(members: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
+    """Every member with its normalised email ("" when blank), and a mask of those that pass.
 
-    The regex and the length run on the streaming engine, which spreads the string work over
-    all cores; the local part's length is then checked only where it can exceed the limit."""
-    email = pl.col("email")
-    checked = (
-        members.lazy()
-        .with_columns(email=normalised_email_expr("raw_email"))
-        .with_columns(
-            is_valid=(
-                email.str.contains(EMAIL_PATTERN) & (email.str.len_bytes() <= MAX_EMAIL_LENGTH)
-            ).fill_null(False)
-        )
-        .collect(engine="streaming")
+    Most raw emails already are normalised, valid addresses: one regex over the raw column
+    settles those (trimming and lower-casing cannot change a string the rule accepts), so the
+    costly trimming, lower-casing and second check run only on the other rows, whose results
+    are scattered back in place. The local part's length is checked last, only where it can
+    exceed the limit."""
+    raw = members.get_column("raw_email")
+    is_valid = _plainly_valid(raw)
+    others = np.flatnonzero(~is_valid)
+    fixed = (
+        raw.gather(pl.Series(others, dtype=pl.UInt64))
+        .to_frame("email")
+        .select(email=normalised_email_expr("email"))
+        .with_columns(is_valid=_passes_rule_expr("email"))
     )
-    return _reject_long_local_parts(checked)
+    is_valid[others] = fixed.get_column("is_valid").to_numpy()
+    email = raw.alias("email").scatter(others, fixed.get_column("email"))
+    _reject_long_local_parts(email, is_valid)
+    return members.with_columns(email), is_valid
 
 
-def _reject_long_local_parts(checked: pl.DataFrame) -> pl.DataFrame:
-    """Mark invalid the rows whose local part is too long (only long addresses can be)."""
+def _passes_rule_expr(column: str) -> pl.Expr:
+    """The regex and the total length (not the local part's) of a column; false for null."""
+    email = pl.col(column)
+    return (
+        email.str.contains(EMAIL_PATTERN) & (email.str.len_bytes() <= MAX_EMAIL_LENGTH)
+    ).fill_null(False)
+
+
+def _plainly_valid(raw: pl.Series) -> np.ndarray:
+    """A writable mask of the raw emails that pass the rule (but for the local part's length)
+    exactly as they are, so they are their own normalised form."""
+    return raw.to_frame("raw").select(_passes_rule_expr("raw")).to_series().to_numpy(writable=True)
+
+
+def _reject_long_local_parts(email: pl.Series, is_valid: np.ndarray) -> None:
+    """Clear ``is_valid`` where the local part is too long (only long addresses can be)."""
     shortest_domain = len("@a.bc")
-    long_rows = (
-        checked.get_column("email").str.len_bytes() > MAX_LOCAL_PART_LENGTH + shortest_domain
-    ).arg_true()
+    long_rows = (email.str.len_bytes() > MAX_LOCAL_PART_LENGTH + shortest_domain).arg_true()
     if long_rows.is_empty():
-        return checked
-    at = checked.get_column("email").gather(long_rows).str.find("@", literal=True)
-    too_long = long_rows.filter(at.fill_null(0) > MAX_LOCAL_PART_LENGTH).to_numpy()
-    is_valid = checked.get_column("is_valid").to_numpy(writable=True)
-    is_valid[too_long] = False
-    return checked.with_columns(is_valid=pl.Series(is_valid))
+        return
+    at = email.gather(long_rows).str.find("@", literal=True)
+    is_valid[long_rows.filter(at.fill_null(0) > MAX_LOCAL_PART_LENGTH).to_numpy()] = False
 
 
-def _split_duplicates(
-    candidates: pl.DataFrame, key_column: str, hash_bits: int
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split valid rows (in key order) into one representative per email and the duplicates.
+def _find_duplicates(checked: pl.DataFrame, valid_rows: np.ndarray, hash_bits: int) -> pl.DataFrame:
+    """The valid rows that repeat the email of a row before them, in row order, with ``row``
+    (their position in ``checked``) and ``first`` (the key of the first row with that email).
 
     Rows alone in their hash bucket are representatives without further work; only rows that
     share a bucket are compared as strings, so a hash collision never merges two emails.
     """
-    emails = candidates.get_column("email")
+    emails = checked.get_column("email").gather(pl.Series(valid_rows, dtype=pl.UInt64))
     by_hash = rows_by_hash(email_hashes(emails, bits=hash_bits), bits=hash_bits)
-    duplicates = _duplicates_in_shared_buckets(candidates, rows_in_shared_buckets(by_hash))
-    is_duplicate = np.zeros(candidates.height, dtype=bool)
-    is_duplicate[duplicates.get_column("row").to_numpy()] = True
-    valid = candidates.filter(pl.Series(~is_duplicate)).select(key_column, "email")
-    duplicates = duplicates.sort("row").select(
-        key_column, "raw_email", "email", reason=pl.lit(REASON_DUPLICATE), duplicate_of="first"
-    )
-    return valid, duplicates
+    shared = rows_in_shared_buckets(by_hash)
+    positions = valid_rows[shared.get_column("row").to_numpy()]
+    return _duplicates_in_shared_buckets(checked, positions, shared.get_column("bucket").to_numpy())
 
 
-def _duplicates_in_shared_buckets(candidates: pl.DataFrame, shared: pl.DataFrame) -> pl.DataFrame:
-    """The rows (of those sharing a bucket) that repeat the email of a smaller row, with
-    ``row`` and ``first`` (the key of the first row with that email).
+def _duplicates_in_shared_buckets(
+    checked: pl.DataFrame, positions: np.ndarray, bucket: np.ndarray
+) -> pl.DataFrame:
+    """The rows at ``positions`` (those sharing a hash bucket, in bucket order) that repeat the
+    email of a smaller row, in row order, with ``row`` and ``first`` (see _find_duplicates).
 
     A bucket whose emails all equal its first row's is settled by position (rows ascend
     inside a bucket); a bucket holding different emails (a collision) is grouped by string."""
-    key_column = candidates.columns[0]
-    if shared.is_empty():
-        return candidates.clear().with_columns(
+    key_column = checked.columns[0]
+    if len(positions) == 0:
+        return checked.clear().with_columns(
             row=pl.lit(0, dtype=pl.UInt64), first=pl.col(key_column)
         )
-    bucket = shared.get_column("bucket").to_numpy()
     starts_run = np.concatenate([[True], bucket[1:] != bucket[:-1]])
     run = np.cumsum(starts_run) - 1
     first_position = np.flatnonzero(starts_run)[run]
-    rows = _gather_by_mask(candidates, shared.get_column("row"))
+    row = pl.Series("row", positions, dtype=pl.UInt64)
+    rows = checked.gather(row).with_columns(row)
     firsts = rows.gather(pl.Series(first_position))
     same = (rows.get_column("email") == firsts.get_column("email")).to_numpy()
     pure = ~np.isin(run, run[~same])
@@ -310,18 +336,7 @@ def _duplicates_in_shared_buckets(candidates: pl.DataFrame, shared: pl.DataFrame
     mixed = mixed.with_columns(first=pl.col(key_column).first().over("email")).filter(
         ~pl.col("email").is_first_distinct()
     )
-    return pl.concat([settled, mixed])
-
-
-def _gather_by_mask(frame: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
-    """``frame``'s rows at ``rows`` (distinct, any order) plus a ``row`` column; a mask filter
-    and a small gather, because a gather over a many-chunk frame is slow."""
-    wanted = rows.to_numpy()
-    ascending = np.sort(wanted)
-    mask = np.zeros(frame.height, dtype=bool)
-    mask[ascending] = True
-    picked = frame.filter(pl.Series(mask)).rechunk()
-    return picked.gather(pl.Series(np.searchsorted(ascending, wanted))).with_columns(row=rows)
+    return pl.concat([settled, mixed]).sort("row")
 
 
 def _summarise(
