@@ -51,6 +51,9 @@ DROP_REASONS = (REASON_NULL, REASON_INVALID, REASON_DUPLICATE)
 # is confirmed by comparing the strings themselves.
 _HASH_SEED = 0x5EED_E4A1
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
+# The same pattern for polars (Rust regex) without Unicode mode: it only holds ASCII classes,
+# so it matches exactly the same strings, a little faster.
+_COLUMN_EMAIL_PATTERN = f"(?-u){EMAIL_PATTERN}"
 _RESERVED_OUTPUT_COLUMNS = ("email", "raw_email", "reason", "duplicate_of")
 
 
@@ -186,15 +189,13 @@ def rows_by_hash(hashes: pl.Series, *, bits: int = 64, row_bits: int | None = No
     """
     row_bits = row_bits or max(len(hashes) - 1, 1).bit_length()
     kept_bits = min(bits, 64 - row_bits)
-    prefix = hashes.to_numpy() >> np.uint64(bits - kept_bits)
-    packed = (prefix << np.uint64(row_bits)) | np.arange(len(hashes), dtype=np.uint64)
-    ordered = np.sort(packed)  # keys are unique (row numbers), so stability is moot
-    return pl.DataFrame(
-        [
-            pl.Series("bucket", ordered >> np.uint64(row_bits)).set_sorted(),
-            pl.Series("row", ordered & np.uint64(2**row_bits - 1)),
-        ]
-    )
+    packed = hashes.to_numpy() >> np.uint64(bits - kept_bits)  # a fresh array: edited in place
+    packed <<= np.uint64(row_bits)
+    packed |= np.arange(len(hashes), dtype=np.uint64)
+    packed.sort()  # keys are unique (row numbers), so stability is moot
+    rows = packed & np.uint64(2**row_bits - 1)
+    packed >>= np.uint64(row_bits)
+    return pl.DataFrame([pl.Series("bucket", packed).set_sorted(), pl.Series("row", rows)])
 
 
 def rows_in_shared_buckets(by_hash: pl.DataFrame) -> pl.DataFrame:
@@ -274,14 +275,16 @@ def _passes_rule_expr(column: str) -> pl.Expr:
     """The regex and the total length (not the local part's) of a column; false for null."""
     email = pl.col(column)
     return (
-        email.str.contains(EMAIL_PATTERN) & (email.str.len_bytes() <= MAX_EMAIL_LENGTH)
+        email.str.contains(_COLUMN_EMAIL_PATTERN) & (email.str.len_bytes() <= MAX_EMAIL_LENGTH)
     ).fill_null(False)
 
 
 def _plainly_valid(raw: pl.Series) -> np.ndarray:
     """A writable mask of the raw emails that pass the rule (but for the local part's length)
-    exactly as they are, so they are their own normalised form."""
-    return raw.to_frame("raw").select(_passes_rule_expr("raw")).to_series().to_numpy(writable=True)
+    exactly as they are, so they are their own normalised form. The streaming engine splits
+    the column into morsels and spreads the regex over all cores."""
+    checked = raw.to_frame("raw").lazy().select(_passes_rule_expr("raw"))
+    return checked.collect(engine="streaming").to_series().to_numpy(writable=True)
 
 
 def _reject_long_local_parts(email: pl.Series, is_valid: np.ndarray) -> None:
@@ -301,8 +304,8 @@ def _find_duplicates(checked: pl.DataFrame, valid_rows: np.ndarray, hash_bits: i
     Rows alone in their hash bucket are representatives without further work; only rows that
     share a bucket are compared as strings, so a hash collision never merges two emails.
     """
-    emails = checked.get_column("email").gather(pl.Series(valid_rows, dtype=pl.UInt64))
-    by_hash = rows_by_hash(email_hashes(emails, bits=hash_bits), bits=hash_bits)
+    hashes = email_hashes(checked.get_column("email"), bits=hash_bits).to_numpy()[valid_rows]
+    by_hash = rows_by_hash(pl.Series(hashes, dtype=pl.UInt64), bits=hash_bits)
     shared = rows_in_shared_buckets(by_hash)
     positions = valid_rows[shared.get_column("row").to_numpy()]
     return _duplicates_in_shared_buckets(checked, positions, shared.get_column("bucket").to_numpy())
