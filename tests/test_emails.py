@@ -109,6 +109,37 @@ def test_people_sharing_an_email_become_one_entry_with_the_smallest_key() -> Non
     ]  # fmt: skip
 
 
+def test_rows_that_need_fixing_keep_their_place_among_rows_that_do_not() -> None:
+    # Already-normal rows skip trimming and lower-casing; the fixed rows must land back on
+    # their own keys, and the local part's limit applies to both kinds.
+    frame = members(
+        [
+            f"{LOCAL_64}a@example.com",
+            f" {LOCAL_64.upper()}@Example.com",
+            f"{LOCAL_64}@example.com",
+            f"{LOCAL_64}A@EXAMPLE.COM ",
+            "b@x.com",
+            "B@x.com\t",
+        ]
+    )
+    result = normalise_emails(frame)
+    assert result.valid.rows() == [(2, f"{LOCAL_64}@example.com"), (5, "b@x.com")]
+    assert [(row[0], row[3], row[4]) for row in result.dropped.rows()] == [
+        (1, REASON_INVALID, None),
+        (3, REASON_DUPLICATE, 2),
+        (4, REASON_INVALID, None),
+        (6, REASON_DUPLICATE, 5),
+    ]
+
+
+def test_a_non_ascii_letter_that_lower_cases_to_ascii_is_accepted_like_its_lower_case() -> None:
+    kelvin_sign = "\u212a"  # lower-cases to "k" in Python and in polars alike
+    result = normalise_emails(members([f"{kelvin_sign}@x.com", "k@x.com"]))
+    assert result.valid.rows() == [(1, "k@x.com")]
+    assert result.dropped.rows() == [(2, "k@x.com", "k@x.com", REASON_DUPLICATE, 1)]
+    assert is_valid_email(f"{kelvin_sign}@x.com")
+
+
 def test_counts_add_up_and_feed_the_funnel() -> None:
     frame = members(["a@x.com", "A@x.com", None, "", "bad", "b@x.com", "bad@", "b@x.com "])
     result = normalise_emails(frame)
