@@ -262,8 +262,10 @@ def _check_rows(members: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
     fixed = (
         raw.gather(pl.Series(others, dtype=pl.UInt64))
         .to_frame("email")
+        .lazy()
         .select(email=normalised_email_expr("email"))
         .with_columns(is_valid=_passes_rule_expr("email"))
+        .collect(engine="streaming")
     )
     is_valid[others] = fixed.get_column("is_valid").to_numpy()
     email = raw.alias("email").scatter(others, fixed.get_column("email"))
