@@ -38,7 +38,7 @@ destination: sendgrid
 schedule: every 6h
 guards: {max_remove_fraction: 0.5}
 """
-KEY = "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789abcdefg"
+KEY = "SG.abcdefghijklmnopqrstuv.fake-abcdefghij"
 
 
 @pytest.fixture

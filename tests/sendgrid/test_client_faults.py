@@ -26,7 +26,7 @@ from workbench.errors import (
     Unavailable,
 )
 
-KEY = "SG.faults-test-key-AbCdEfGhIjKlMnOpQrStUv.0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+KEY = "SG.faults-test-key-AbCdEfGhIjKlMnOpQrStUv.fake0123456789"
 SEARCH = "POST /v3/marketing/contacts/search/emails"
 
 
@@ -151,7 +151,7 @@ def test_a_revoked_key_is_an_auth_error_in_plain_words(sandbox: SandboxServer) -
 
 
 def test_a_missing_permission_is_a_permission_error(sandbox: SandboxServer) -> None:
-    reader = "SG.reader-only-key-0123456789.abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+    reader = "SG.reader-only-key-0123456789.fake-abcdefghij"
     sandbox.admin.add_key(reader, ["marketing.read"])
     client = SendGridClient(reader, sandbox.url, backoff=0.001)
     with pytest.raises(PermissionError_, match="Marketing full access") as caught:

@@ -59,7 +59,7 @@ def test_scopes_and_a_working_connection(client: SendGridClient) -> None:
 
 
 def test_a_key_without_write_permission_is_named(sandbox: SandboxServer) -> None:
-    key = "SG.read-only-key-for-the-check.0123456789abcdefghijklmnopqrstuvw"
+    key = "SG.read-only-key-for-the-check.fake0123456789"
     sandbox.admin.add_key(key, ["marketing.read"])
     check = SendGridClient(key, sandbox.url, backoff=0.001).check_connection()
     assert not check.ok

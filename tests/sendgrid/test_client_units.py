@@ -32,7 +32,7 @@ from workbench.errors import (
 )
 from workbench.secrets import Secret
 
-KEY = "SG.unit-test-secret-key.abcdefghijklmnopqrstuvwxyz0123456789"
+KEY = "SG.unit-test-secret-key.fake-abcdefghij"
 LIST_ID = "0f6c1b7e-1111-2222-3333-444455556666"
 
 
