@@ -25,7 +25,7 @@ import workbench
 from tests.sendgrid.conftest import sandbox, sandbox_config, sg_key  # noqa: F401  (fixtures)
 from tests.sendgrid.sync_support import FAST, WRITES, World, world  # noqa: F401
 from workbench import activations, runner
-from workbench.errors import ConflictError
+from workbench.errors import ConflictError, RunSkipped
 from workbench.runner_exec import exit_code
 
 REPO = Path(workbench.__file__).resolve().parents[1]
@@ -254,3 +254,13 @@ def test_the_loop_rereads_the_store_on_each_wake(hourly: World) -> None:
     assert seen[0] == f"{hourly.name}:not_due" and "added later:succeeded" in seen
     assert seen.count(f"{hourly.name}:succeeded") == 1
     assert run_count(hourly) == 2 and run_count(hourly, "added later") == 1
+
+
+def test_a_run_that_is_no_longer_due_under_the_lock_is_skipped(hourly: World) -> None:
+    """The runner's last look happens under the activation's lock, so a run finished by
+    another process between the runner's decision and its lock is not repeated."""
+    with pytest.raises(RunSkipped, match="not due any more"):
+        activations.run(hourly.ws, hourly.name, options=FAST, only_if=lambda: False)
+    assert run_count(hourly) == 0 and hourly.writes() == []
+    record = activations.run(hourly.ws, hourly.name, options=FAST, only_if=lambda: True)
+    assert record.status == "succeeded" and run_count(hourly) == 1

@@ -17,6 +17,7 @@ changes every activation that does not override it. Once its list is resolved it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,15 +211,17 @@ def run(
     *,
     recreate_list: bool = False,
     options: SyncOptions | None = None,
+    only_if: Callable[[], bool] | None = None,
 ) -> RunRecord:
     """Run one activation (or resume its unfinished run); the run's record.
 
     ``approve`` lets a plan that a guard would stop go through; ``reconcile`` first reads the
     list's real membership and corrects the snapshot; ``recreate_list`` creates the list again
-    when it was deleted in SendGrid (its snapshot is then cleared).
+    when it was deleted in SendGrid (its snapshot is then cleared). ``only_if`` is asked
+    under the activation's lock before a new run starts; when it says no, RunSkipped.
     """
     options = _ready(ws, get_activation(ws, name).destination, options)
-    return sync_run.run(ws, name, approve, reconcile, as_of, recreate_list, options)
+    return sync_run.run(ws, name, approve, reconcile, as_of, recreate_list, options, only_if)
 
 
 def approve_run(ws: Workspace, run_id: int, options: SyncOptions | None = None) -> RunRecord:

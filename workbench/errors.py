@@ -8,6 +8,7 @@
     ├── SegmentInvalid                a segment document failed validation (.problems)
     ├── NotFoundError                 a saved object (segment, activation, run) does not exist
     ├── ConflictError                 the object exists already, or is locked by another run
+    │   └── RunSkipped                another process runs (or just ran) the activation
     ├── QueryError                    the warehouse refused or timed out on a query
     ├── InputError                    a frame handed to a pure function has the wrong shape
     └── DestinationError              anything SendGrid (or the sandbox) answered badly
@@ -67,6 +68,10 @@ class NotFoundError(WorkbenchError):
 
 class ConflictError(WorkbenchError):
     """The object exists already, or another run holds it."""
+
+
+class RunSkipped(ConflictError):
+    """The run did not start: another process holds the activation, or has just run it."""
 
 
 class QueryError(WorkbenchError):

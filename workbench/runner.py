@@ -99,7 +99,12 @@ def _run_checked(
         return from_decision(fresh[0]) if fresh else from_decision(decision), ""
     if dry_run:
         return preview_activation(ws, decision.name, options)
-    work = lambda: run_activation(ws, decision.name, options)  # noqa: E731
+
+    def still_due() -> bool:
+        again = decide_all(ws.settings.state_db_path, now, only=decision.name)
+        return bool(again) and again[0].kind == "due"
+
+    work = lambda: run_activation(ws, decision.name, options, still_due)  # noqa: E731
     return call_interruptibly(work, decision.name, stop, grace_s), ""
 
 

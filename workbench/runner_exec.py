@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from workbench.errors import ConfigError, ConflictError, NotFoundError, WorkbenchError
+from workbench.errors import ConfigError, NotFoundError, RunSkipped, WorkbenchError
 from workbench.runner_plan import Decision
 
 if TYPE_CHECKING:
@@ -144,14 +144,19 @@ def _run_counts(fields: dict[str, Any]) -> dict[str, int]:
 
 
 def run_activation(
-    ws: Workspace, name: str, options: SyncOptions | None = None
+    ws: Workspace,
+    name: str,
+    options: SyncOptions | None = None,
+    only_if: Callable[[], bool] | None = None,
 ) -> ActivationResult:
-    """Run (or resume) one activation now; failures become results, never exceptions."""
+    """Run (or resume) one activation now; failures become results, never exceptions.
+
+    ``only_if`` is checked under the activation's lock (see ``activations.run``)."""
     from workbench import activations
 
     started = time.monotonic()
     try:
-        record = activations.run(ws, name, options=options)
+        record = activations.run(ws, name, options=options, only_if=only_if)
     except Exception as exc:
         result = failure(name, exc)
     else:
@@ -178,7 +183,7 @@ def preview_activation(
 
 def failure(name: str, exc: Exception) -> ActivationResult:
     """The result of an activation whose run raised ``exc`` (messages never hold secrets)."""
-    if isinstance(exc, ConflictError) and "already running" in str(exc):
+    if isinstance(exc, RunSkipped):
         return ActivationResult(name, "skipped", reason=str(exc))
     if isinstance(exc, CONFIG_ERRORS):
         return ActivationResult(name, "error", reason=str(exc))

@@ -20,6 +20,7 @@ import difflib
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -92,9 +93,20 @@ class StoreBase:
         return con
 
     def _enable_wal(self) -> None:
+        """Switch the file to WAL mode (it stays so). SQLite answers "database is locked" at
+        once, without waiting for the busy timeout, when another process opens the new file at
+        the same moment: retry until the busy timeout has passed."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         con = self._connect()
         try:
-            con.execute("PRAGMA journal_mode = WAL")
+            while True:
+                try:
+                    con.execute("PRAGMA journal_mode = WAL")
+                    return
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
         finally:
             con.close()
 

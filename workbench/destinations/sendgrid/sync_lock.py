@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from workbench.errors import ConflictError
+from workbench.errors import RunSkipped
 from workbench.store import Store, utc_now
 
 HEARTBEAT_S = 5.0
@@ -56,7 +56,7 @@ def is_stale(owner: LockOwner, now: float, stale_after_s: float) -> bool:
 
 
 def acquire(store: Store, activation: str, stale_after_s: float = STALE_AFTER_S) -> LockOwner:
-    """Take the activation's lock; ConflictError naming the holder while it is held."""
+    """Take the activation's lock; RunSkipped (a ConflictError) naming the holder while held."""
     now = time.time()
     me = LockOwner(activation, os.getpid(), socket.gethostname(), uuid.uuid4().hex, utc_now(), now)
     with store.transaction() as con:
@@ -75,10 +75,10 @@ def acquire(store: Store, activation: str, stale_after_s: float = STALE_AFTER_S)
     return me
 
 
-def _conflict(held: LockOwner) -> ConflictError:
+def _conflict(held: LockOwner) -> RunSkipped:
     since = datetime.fromisoformat(held.acquired_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     where = "" if held.host == socket.gethostname() else f" on {held.host}"
-    return ConflictError(
+    return RunSkipped(
         f"activation {held.activation} is already running (pid {held.pid}{where} since "
         f"{since} UTC): wait for it to finish"
     )

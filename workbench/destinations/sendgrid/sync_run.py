@@ -10,9 +10,10 @@ reason; the snapshot only ever holds what SendGrid confirmed, so nothing is lost
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import DestinationError, WorkbenchError
+from workbench.errors import DestinationError, RunSkipped, WorkbenchError
 
 from . import sync_lock
 from .lists import list_deleted_error, resolve_list, stored_list_exists
@@ -86,13 +87,20 @@ def run(
     as_of: AsOf,
     recreate_list: bool,
     options: SyncOptions,
+    only_if: Callable[[], bool] | None = None,
 ) -> RunRecord:
-    """Run an activation, or resume its unfinished run; see the module docstring."""
+    """Run an activation, or resume its unfinished run; see the module docstring.
+
+    ``only_if`` is asked inside the lock, before a new run starts: the scheduled runner passes
+    "still due", so a run that another process finished meanwhile is not repeated.
+    """
     ctx = open_context(ws, name, options)
     with sync_lock.locked(ws.store, name, options.heartbeat_s):
         unfinished = unfinished_run(ws.store, name)
         if unfinished is not None:
             return apply_run(ctx, int(unfinished["id"]))
+        if only_if is not None and not only_if():
+            raise RunSkipped(f"activation {name} is not due any more: another process ran it")
         supersede_waiting_runs(ctx)
         run_id = ws.store.create_run(name, {"status": "planned", "segment": ctx.activation.segment})
         started = time.monotonic()
