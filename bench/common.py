@@ -7,12 +7,10 @@ makes two benchmarks started together build it only once.
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from workbench.demo import build_demo
+from workbench.warehouse import file_lock
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 REFERENCE_DATE = "2026-06-30"
@@ -25,24 +23,12 @@ def bench_warehouse_path(customers: int = 5_000_000, seed: int = 42) -> Path:
     return DATA_DIR / f"demo_{customers}_seed{seed}_{REFERENCE_DATE}.duckdb"
 
 
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive file lock while the block runs."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def bench_warehouse(customers: int = 5_000_000, seed: int = 42) -> Path:
     """The big demo warehouse for benchmarks, built on first use (several minutes at 5M)."""
     path = bench_warehouse_path(customers, seed)
     if path.exists():
         return path
-    with _exclusive(path.with_suffix(".lock")):
+    with file_lock(path.with_suffix(".lock")):
         if not path.exists():
             summary = build_demo(
                 path,

@@ -9,10 +9,11 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import DATA_DIR, REFERENCE_DATE, _exclusive
+from bench.common import DATA_DIR, REFERENCE_DATE
 from workbench.demo import build_demo
 from workbench.destinations.sendgrid.sandbox import store
 from workbench.destinations.sendgrid.sandbox.store import CONTACT_INSERT, TRUTH, VISIBLE
+from workbench.warehouse import file_lock
 
 
 def cached_warehouse(customers: int, seed: int = 7) -> Path:
@@ -20,7 +21,7 @@ def cached_warehouse(customers: int, seed: int = 7) -> Path:
     path = DATA_DIR / f"sync_{customers}_seed{seed}_{REFERENCE_DATE}.duckdb"
     if path.exists():
         return path
-    with _exclusive(path.with_suffix(".lock")):
+    with file_lock(path.with_suffix(".lock")):
         if not path.exists():
             started = time.perf_counter()
             build_demo(

@@ -19,7 +19,8 @@ from workbench.errors import CatalogError
 
 
 @contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) while the block runs."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -36,7 +37,7 @@ def ensure_demo_warehouse(settings: Settings) -> Path:
         return path
     from workbench.demo import build_demo  # imported late: only needed once
 
-    with _file_lock(path.with_suffix(".lock")):
+    with file_lock(path.with_suffix(".lock")):
         if not path.exists():
             build_demo(path, customers=settings.demo_customers, seed=settings.demo_seed)
             from workbench.demo_sandbox import seed_if_demo
