@@ -1,4 +1,5 @@
-"""Destinations and activations as saved settings: defaults, overrides, secrets kept out."""
+"""Destinations and activations as saved settings (defaults, overrides, secrets kept out), and
+the two actions on them that need no SendGrid: discard a waiting run, delete an activation."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from workbench import activations
+from workbench.destinations.sendgrid import sync_lock
 from workbench.destinations.sendgrid.destination import EU_HOST, Guards
 from workbench.errors import ConfigError, ConflictError, NotFoundError
 from workbench.schedules import Schedule
@@ -112,3 +114,36 @@ def test_a_destination_without_a_key_fails_its_connection_test_plainly(ws: Works
     activations.create_destination(ws, "sg", host="http://127.0.0.1:9")
     check = activations.test_connection(ws, "sg")
     assert not check.ok and "no SendGrid API key" in check.message
+
+
+def test_discard_only_a_waiting_run_and_say_nothing_was_sent(ws: Workspace) -> None:
+    waiting = ws.store.create_run("a", {"status": "needs_approval"})
+    done = ws.store.create_run("a", {"status": "succeeded"})
+    discarded = activations.discard_run(ws, waiting)
+    assert (discarded.status, discarded.message) == (
+        "discarded", "discarded by the user: nothing was sent",
+    )  # fmt: skip
+    assert activations.get_run(ws, waiting).status == "discarded"
+    with pytest.raises(ConflictError, match="run 2 is succeeded: only a waiting run"):
+        activations.discard_run(ws, done)
+    with pytest.raises(ConflictError, match="only a waiting run"):
+        activations.discard_run(ws, waiting)  # twice
+    with pytest.raises(NotFoundError):
+        activations.discard_run(ws, 99)
+
+
+def test_delete_waits_for_a_running_push_and_keeps_the_history(ws: Workspace) -> None:
+    activations.create_destination(ws, "sg", host="http://127.0.0.1:9")
+    activations.activate(ws, "se", name="a")
+    ws.store.confirm_added("a", [("p@x.org", "c1")], None)
+    ws.store.create_run("a", {"status": "succeeded"})
+    owner = sync_lock.acquire(ws.store, "a")
+    with pytest.raises(ConflictError, match="already running"):
+        activations.delete_activation(ws, "a")
+    assert activations.get_activation(ws, "a").segment == "se"  # still there
+    sync_lock.release(ws.store, owner)
+    activations.delete_activation(ws, "a")
+    assert activations.list_activations(ws) == [] and ws.store.read_snapshot("a").is_empty()
+    assert [r.status for r in activations.list_runs(ws, "a")] == ["succeeded"]
+    with pytest.raises(NotFoundError, match="activation"):
+        activations.delete_activation(ws, "a")

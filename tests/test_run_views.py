@@ -1,5 +1,5 @@
-"""Run records shaped for the pages (tables, chart series, progress), the two actions the
-pages add (discard a waiting run, delete an activation) and the background push registry."""
+"""Run records shaped for the pages (tables, chart series, progress) and the background push
+registry."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ import pytest
 
 from workbench import run_views as rv
 from workbench import ui_push
-from workbench.destinations.sendgrid import sync_lock
 from workbench.destinations.sendgrid.destination import DefaultSettings, Guards
 from workbench.destinations.sendgrid.run_record import RunRecord
 from workbench.destinations.sendgrid.sync_state import CONFIRMED, FAILED, Batch, save_batches
-from workbench.errors import ConflictError, NotFoundError, QueryError
+from workbench.errors import ConflictError, QueryError
 from workbench.schedules import Schedule
 from workbench.workspace import Workspace
 
@@ -148,27 +147,6 @@ def test_progress_counts_batches_and_confirmed_emails(workspace: Workspace) -> N
     assert (progress.batches, progress.confirmed, progress.failed) == (3, 1, 1)
     assert progress.fraction == pytest.approx(2 / 3)
     assert progress.describe() == "2 of 3 batch(es) finished (2 of 4 emails confirmed), 1 failed"
-
-
-def test_discard_only_a_waiting_run(workspace: Workspace) -> None:
-    waiting = workspace.store.create_run("a", {"status": "needs_approval"})
-    done = workspace.store.create_run("a", {"status": "succeeded"})
-    assert rv.discard_run(workspace, waiting).status == "discarded"
-    with pytest.raises(ConflictError, match="only a waiting run"):
-        rv.discard_run(workspace, done)
-    with pytest.raises(ConflictError, match="only a waiting run"):
-        rv.discard_run(workspace, waiting)  # twice
-
-
-def test_delete_waits_for_a_running_push(workspace: Workspace) -> None:
-    workspace.store.save_activation("a", {"segment": "s", "destination": "d"})
-    owner = sync_lock.acquire(workspace.store, "a")
-    with pytest.raises(ConflictError, match="already running"):
-        rv.delete_activation(workspace, "a")
-    sync_lock.release(workspace.store, owner)
-    rv.delete_activation(workspace, "a")
-    with pytest.raises(NotFoundError):
-        rv.delete_activation(workspace, "a")
 
 
 def test_a_second_push_of_the_same_activation_is_refused_while_one_runs(

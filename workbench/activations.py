@@ -9,6 +9,7 @@
     approve_run(ws, run_id)                              # applies exactly the stored plan
     reconcile(ws, "VIP customers")                       # Drift between the snapshot and the list
     list_runs(ws, "VIP customers"); run_log(ws, run_id)  # history and the per-row log
+    discard_run(ws, run_id); delete_activation(ws, "VIP customers")
 
 An activation stores only its overrides of the destination's defaults, so changing a default
 changes every activation that does not override it. Once its list is resolved it also keeps
@@ -24,7 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from workbench.destinations.sendgrid import approval, sync_context, sync_run
+from workbench.destinations.sendgrid import approval, sync_context, sync_lock, sync_run
 from workbench.destinations.sendgrid import reconcile as drift
 from workbench.destinations.sendgrid.destination import (
     DefaultSettings,
@@ -254,3 +255,29 @@ def run_log(ws: Workspace, run_id: int) -> pl.DataFrame:
 def export_run_log(ws: Workspace, run_id: int, path: Path) -> Path:
     """Write the per-row log of a run to a ``.csv`` or ``.parquet`` file."""
     return export_log(run_log(ws, run_id), path)
+
+
+def discard_run(ws: Workspace, run_id: int) -> RunRecord:
+    """Drop the plan of a run waiting for approval (nothing is sent); ConflictError otherwise.
+
+    Takes the activation's lock, so it never races a push of the same activation.
+    """
+    name = str(ws.store.get_run(run_id)["activation"])
+    with sync_lock.locked(ws.store, name):
+        status = ws.store.get_run(run_id)["status"]
+        if status != "needs_approval":
+            raise ConflictError(f"run {run_id} is {status}: only a waiting run can be discarded")
+        run = ws.store.update_run(
+            run_id, status="discarded", message="discarded by the user: nothing was sent"
+        )
+    return RunRecord.from_run(run)
+
+
+def delete_activation(ws: Workspace, name: str) -> None:
+    """Delete an activation and its snapshot (its runs stay; the SendGrid list is kept).
+
+    NotFoundError for an unknown name; ConflictError while a run of it holds the lock.
+    """
+    get_activation(ws, name)  # NotFoundError first
+    with sync_lock.locked(ws.store, name):
+        ws.store.delete_activation(name)

@@ -1,8 +1,8 @@
 """Runs and activations shaped for people: table rows, chart data, summaries, progress.
 
-Streamlit-free, so the pages stay thin and every number they show is unit-tested here. Also
-two small actions the public API does not offer yet (``discard_run``, ``delete_activation``):
-both take the activation's sync lock, so they never race a push.
+Streamlit-free, so the pages stay thin and every number they show is unit-tested here. The
+actions (discard a waiting run, delete an activation) are in the public API,
+``workbench.activations``.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from typing import Any
 import polars as pl
 
 from workbench import activations
-from workbench.destinations.sendgrid import sync_lock
 from workbench.destinations.sendgrid.destination import DefaultSettings
 from workbench.destinations.sendgrid.run_record import RunRecord
 from workbench.destinations.sendgrid.sync import REASON_NOT_CONTACT
 from workbench.destinations.sendgrid.sync_state import CONFIRMED, FAILED, load_batches
 from workbench.emails import REASON_DUPLICATE, REASON_INVALID, REASON_NULL
-from workbench.errors import ConflictError, NotFoundError
+from workbench.errors import NotFoundError
 from workbench.workspace import Workspace
 
 PREVIEW_ROWS = 200
@@ -295,26 +294,3 @@ def approval_reasons(record: RunRecord) -> list[str]:
     """Why a run waits for approval (the guards' words, else its message)."""
     reasons = [str(p) for p in record.fields.get("guard_problems") or []]
     return reasons or ([record.message] if record.message else [])
-
-
-def discard_run(ws: Workspace, run_id: int) -> RunRecord:
-    """Drop the plan of a run waiting for approval (nothing is sent); ConflictError otherwise."""
-    name = str(ws.store.get_run(run_id)["activation"])
-    with sync_lock.locked(ws.store, name):
-        status = ws.store.get_run(run_id)["status"]
-        if status != "needs_approval":
-            raise ConflictError(f"run {run_id} is {status}: only a waiting run can be discarded")
-        run = ws.store.update_run(
-            run_id, status="discarded", message="discarded by the user: nothing was sent"
-        )
-    return RunRecord.from_run(run)
-
-
-def delete_activation(ws: Workspace, name: str) -> None:
-    """Delete an activation and its snapshot (its runs stay; the SendGrid list is kept).
-
-    ConflictError while a run of it holds the lock.
-    """
-    activations.get_activation(ws, name)  # NotFoundError first
-    with sync_lock.locked(ws.store, name):
-        ws.store.delete_activation(name)

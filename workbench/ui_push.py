@@ -209,5 +209,5 @@ def approval_box(ws: Workspace, record: RunRecord) -> None:
     discard.button(
         "Discard",
         key="act_discard",
-        on_click=guarded(lambda: rv.discard_run(ws, run_id), f"Discarded run {run_id}."),
+        on_click=guarded(lambda: activations.discard_run(ws, run_id), f"Discarded run {run_id}."),
     )

@@ -201,7 +201,7 @@ def _delete(ws: Workspace, name: str) -> None:
     push = current_push(ws, name)
     if push is not None and push.running:
         raise ConflictError(f"activation {name} is running: delete it once the push finished")
-    rv.delete_activation(ws, name)
+    activations.delete_activation(ws, name)
 
 
 # -- the Runs page --------------------------------------------------------------------------
