@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import polars as pl
+
 from workbench.config import Settings
 from workbench.errors import DestinationError, InvalidRequest, RemoteNotFound, Unavailable
 from workbench.secrets import Secret
@@ -33,6 +35,7 @@ from .batching import (
     valid_list_name,
 )
 from .connection import REQUIRED_SCOPES, check_scopes, failed_check
+from .contact_frames import contacts_frame, export_frame
 from .exports import export_body, parse_export
 from .lookup import lookup_emails
 from .models import (
@@ -295,6 +298,23 @@ class SendGridClient:
             data = self.download(url, what=f"export file {number} of {len(urls)}")
             contacts.extend(parse_export(data, file_type))
         return contacts
+
+    def export_frame(
+        self,
+        list_ids: list[str] | None = None,
+        *,
+        poll_s: float = 5.0,
+        timeout_s: float = 1800.0,
+    ) -> pl.DataFrame:
+        """Every contact (of ``list_ids``, or the whole account) through a CSV export, as a
+        frame in ``contact_frames.CONTACT_SCHEMA`` (read column-wise: fast at millions)."""
+        export_id = self.start_export(list_ids, "csv")
+        urls = wait_for_export(self, export_id, poll_s, timeout_s, self._sleep, self._clock)
+        frames = [
+            export_frame(self.download(url, what=f"export file {n} of {len(urls)}"), "csv")
+            for n, url in enumerate(urls, start=1)
+        ]
+        return pl.concat(frames) if frames else contacts_frame([])
 
     def download(self, url: str, *, what: str) -> bytes:
         """The bytes behind a pre-signed URL (export files, job error files), fetched keyless."""

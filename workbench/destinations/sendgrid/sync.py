@@ -15,7 +15,6 @@ Nothing here writes to SendGrid; :mod:`.sync_apply` does, from the persisted pla
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -26,12 +25,11 @@ from workbench.emails import NormalisedEmails
 
 from .batching import SEARCH_MAX_EMAILS
 from .client import SendGridClient
-from .models import Contact
+from .contact_frames import MATCH_SCHEMA, matches_from_lookup, matches_of
 
 REASON_NOT_CONTACT = "not a SendGrid contact"
 REASON_REFUSED = "SendGrid refuses this address"
 EXPORT_CALLS_ESTIMATE = 5  # 1 create + about 3 polls + 1 download
-ADD_SCHEMA = {"email": pl.String, "contact_id": pl.String, "entry": pl.String}
 REMOVE_SCHEMA = {"email": pl.String, "contact_id": pl.String}
 SKIP_SCHEMA = {"email": pl.String, "reason": pl.String}
 
@@ -98,21 +96,17 @@ def lookup_path(n: int) -> str:
 
 
 def find_contacts(
-    client: SendGridClient, emails: list[str], poll_s: float
-) -> tuple[dict[str, Contact], set[str], str]:
-    """The contacts of ``emails`` (by primary or alternate email), the refused ones, the path."""
-    path = lookup_path(len(emails))
-    if not emails:
-        return {}, set(), "none"
+    client: SendGridClient, emails: pl.Series, poll_s: float
+) -> tuple[pl.DataFrame, set[str], str]:
+    """``email, contact_id, entry`` of the ``emails`` that are contacts (by primary or
+    alternate email, in the order of ``emails``), the refused emails, and the path taken."""
+    path = lookup_path(emails.len())
+    if emails.is_empty():
+        return pl.DataFrame(schema=MATCH_SCHEMA), set(), "none"
     if path == "search":
-        result = client.search_emails(emails)
-        return result.found, result.invalid, path
-    by_email: dict[str, Contact] = {}
-    for contact in client.export_contacts(poll_s=poll_s):
-        for address in (contact.email, *contact.alternate_emails):
-            if address:
-                by_email.setdefault(address, contact)
-    return {e: by_email[e] for e in emails if e in by_email}, set(), path
+        result = client.search_emails(emails.to_list())
+        return matches_from_lookup(emails, result.found), result.invalid, path
+    return matches_of(emails, client.export_frame(poll_s=poll_s)), set(), path
 
 
 def dropped_as_skipped(normalised: NormalisedEmails) -> pl.DataFrame:
@@ -137,23 +131,17 @@ def plan_sync(
     """Plan one run (reads SendGrid, writes nothing); see the module docstring."""
     desired = normalised.valid.select("email")
     diff = diff_members(desired, snapshot)
-    candidates = diff.to_add.get_column("email").to_list()
-    found, refused, path = find_contacts(client, candidates, poll_s)
-    to_add = _additions(candidates, found)
-    lookup_skips = [(e, REASON_REFUSED) for e in candidates if e in refused]
-    unknown = [e for e in candidates if e not in found and e not in refused]
-    lookup_skips += [(e, REASON_NOT_CONTACT) for e in unknown]
-    skipped = pl.concat(
-        [dropped_as_skipped(normalised), pl.DataFrame(lookup_skips, SKIP_SCHEMA, orient="row")]
-    )
+    candidates = diff.to_add.get_column("email")
+    to_add, refused, path = find_contacts(client, candidates, poll_s)
+    skipped = pl.concat([dropped_as_skipped(normalised), lookup_skips(candidates, to_add, refused)])
     leavers = diff.to_remove.select("email", "contact_id")
-    keep = set(diff.unchanged.get_column("contact_id").to_list()) | {c.id for c in found.values()}
+    keep = pl.concat([diff.unchanged.get_column("contact_id"), to_add.get_column("contact_id")])
     if mode == "mirror" and list_id:
         to_remove = mirror_removals(client, list_id, keep, snapshot, poll_s)
     else:
-        to_remove = leavers.filter(~pl.col("contact_id").is_in(list(keep)))
-    removed_ids = to_remove.get_column("contact_id").to_list()
-    to_forget = leavers.filter(~pl.col("contact_id").is_in(removed_ids))
+        to_remove = leavers.filter(~pl.col("contact_id").is_in(keep.implode()))
+    removed_ids = to_remove.get_column("contact_id")
+    to_forget = leavers.filter(~pl.col("contact_id").is_in(removed_ids.implode()))
     matched = diff.unchanged.height + to_add.height
     funnel = [
         *normalised.funnel(),
@@ -176,20 +164,25 @@ def plan_sync(
     )
 
 
-def _additions(candidates: list[str], found: dict[str, Contact]) -> pl.DataFrame:
-    """``email, contact_id, entry`` of every candidate that is a contact, in email order."""
-    rows = [
-        (email, found[email].id, json.dumps(found[email].upsert_entry()))
-        for email in candidates
-        if email in found
-    ]
-    return pl.DataFrame(rows, ADD_SCHEMA, orient="row")
+def lookup_skips(candidates: pl.Series, to_add: pl.DataFrame, refused: set[str]) -> pl.DataFrame:
+    """``email, reason`` of the candidates that are no contact: refused ones first, then the
+    unknown ones, each in candidate order."""
+    missing = candidates.to_frame("email").join(
+        to_add, on="email", how="anti", maintain_order="left"
+    )
+    refused_mask = pl.col("email").is_in(pl.Series(sorted(refused), dtype=pl.String).implode())
+    return pl.concat(
+        [
+            missing.filter(refused_mask).with_columns(reason=pl.lit(REASON_REFUSED)),
+            missing.filter(~refused_mask).with_columns(reason=pl.lit(REASON_NOT_CONTACT)),
+        ]
+    ).select("email", "reason")
 
 
 def mirror_removals(
     client: SendGridClient,
     list_id: str,
-    keep: set[str],
+    keep: pl.Series,
     snapshot: pl.DataFrame,
     poll_s: float,
 ) -> pl.DataFrame:
@@ -197,13 +190,13 @@ def mirror_removals(
 
     The email is the one the snapshot knows for the contact, else the contact's primary email.
     """
-    known = dict(zip(snapshot["contact_id"].to_list(), snapshot["email"].to_list(), strict=True))
-    rows = [
-        (known.get(c.id) or c.email or "", c.id)
-        for c in client.export_contacts([list_id], poll_s=poll_s)
-        if c.id not in keep
-    ]
-    return pl.DataFrame(rows, REMOVE_SCHEMA, orient="row").sort("email")
+    known = snapshot.unique("contact_id", keep="last").select("contact_id", known="email")
+    on_list = client.export_frame([list_id], poll_s=poll_s).select("contact_id", "email")
+    leaving = on_list.filter(~pl.col("contact_id").is_in(keep.implode()))
+    rows = leaving.join(known, on="contact_id", how="left").select(
+        email=pl.coalesce("known", "email", pl.lit("")), contact_id="contact_id"
+    )
+    return rows.cast(REMOVE_SCHEMA).sort("email")  # type: ignore[arg-type]
 
 
 def guard_problems(plan: SyncPlan, allow_empty: bool, max_remove_fraction: float) -> list[str]:
