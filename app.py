@@ -6,7 +6,7 @@ import streamlit as st
 
 from workbench.errors import WorkbenchError
 from workbench.overview import next_steps, workspace_overview
-from workbench.run_views import when
+from workbench.run_views import status_said_once, when
 from workbench.ui import page_link, show_error, workspace
 
 st.set_page_config(page_title="Audience Workbench", page_icon=":material/campaign:", layout="wide")
@@ -25,7 +25,8 @@ if not overview.attention:
 for item in overview.attention:
     what = "failed" if item.kind == "failed" else "is waiting for your approval"
     box = st.error if item.kind == "failed" else st.warning
-    box(f"Run {item.run_id} of activation **{item.activation}** {what}: {item.message}")
+    message = status_said_once(item.message)
+    box(f"Run {item.run_id} of activation **{item.activation}** {what}: {message}")
 if overview.attention:
     page_link("pages/4_Runs.py", "Open the runs", icon=":material/history:")
     page_link("pages/3_Activations.py", "Open the activations", icon=":material/rocket_launch:")

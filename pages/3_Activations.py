@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import run_views, ui, ui_push, ui_runs
+from workbench import run_views, ui, ui_push, ui_runs, ui_settings
 from workbench.activations import reconcile
 from workbench.errors import WorkbenchError
 
@@ -32,12 +32,16 @@ else:
         on_click=ui.guarded(lambda: ui_runs.activate_segment(ws, segment, dest)),
     )
     with st.expander("Custom settings"):
-        chosen = ui_runs.custom_settings(ws, segment, dest)
-        st.button(
-            "Activate with these settings",
-            key="act_custom",
-            on_click=ui.guarded(lambda: ui_runs.activate_segment(ws, segment, dest, chosen)),
-        )
+        try:
+            chosen = ui_settings.custom_settings(ws, segment, dest)
+        except WorkbenchError as error:  # e.g. the segment's entity left the catalog
+            ui.show_error(error)
+        else:
+            st.button(
+                "Activate with these settings",
+                key="act_custom",
+                on_click=ui.guarded(lambda: ui_runs.activate_segment(ws, segment, dest, chosen)),
+            )
 
 st.subheader("Your activations")
 try:

@@ -12,7 +12,7 @@ import pytest
 from workbench import activations
 from workbench.destinations.sendgrid import sync_lock
 from workbench.destinations.sendgrid.destination import EU_HOST, Guards
-from workbench.errors import ConfigError, ConflictError, NotFoundError
+from workbench.errors import CatalogError, ConfigError, ConflictError, NotFoundError
 from workbench.schedules import Schedule
 from workbench.workspace import Workspace
 
@@ -63,6 +63,20 @@ def test_overrides_win_and_destination_defaults_reach_activations_without_them(
         "{entity}: {segment}", "managed", "daily 06:30",
     )  # fmt: skip
     assert got.guards == Guards(allow_empty=False, max_remove_fraction=0.5)
+
+
+def test_the_entity_email_column_can_override_a_default_column(ws: Workspace) -> None:
+    activations.create_destination(ws, "sg", host="http://127.0.0.1:9", email_column="city")
+    dest = activations.get_destination(ws, "sg")
+    inherited = activations.activate(ws, "se")
+    own = activations.activate(ws, "se", name="own", email_column=activations.ENTITY_EMAIL_COLUMN)
+    assert inherited.settings(dest).email_column == "city"
+    assert own.settings(dest).email_column is None  # the entity's own, as without a default
+    assert activations.get_activation(ws, "own").overrides == {"email_column": ""}
+    none = activations.activate(ws, "se", name="none", email_column=None)  # None: no override
+    assert none.settings(dest).email_column == "city"
+    with pytest.raises(CatalogError, match=r"no column 'mail'.*email"):
+        activations.activate(ws, "se", name="typo", email_column="mail")
 
 
 def test_the_key_goes_to_the_key_file_never_the_state_store(ws: Workspace) -> None:

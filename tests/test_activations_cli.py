@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from workbench import cli
+from workbench import activations, cli
 from workbench.destinations.sendgrid.sandbox import FULL_SCOPES, SandboxConfig, SandboxServer
 from workbench.emails import normalise_emails
 from workbench.segments import members
@@ -88,3 +88,45 @@ def test_failures_exit_non_zero_with_a_readable_message(
     assert "rejected" in out.out and KEY not in out.out + out.err
     assert cli.main(["activation", "preview", "nope"]) == 1
     assert "no saved activation named 'nope'" in capsys.readouterr().err
+
+
+def test_the_entity_email_column_overrides_a_destination_default_column(
+    env: Workspace, sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = ["--host", sandbox.url]
+    assert cli.main(["destination", "create", "sg", *host, "--email-column", "city"]) == 0
+    assert cli.main(["activation", "create", "se", "--name", "by-city"]) == 0
+    assert cli.main(["activation", "create", "se", "--entity-email-column"]) == 0
+    assert activations.preview(env, "by-city").counts["to_add"] == 0  # cities are no emails
+    assert cli.main(["activation", "run", "se"]) == 0
+    list_id = activations.get_activation(env, "se").list_id
+    assert list_id is not None and sandbox.admin.list_members(list_id) == set(
+        normalise_emails(members(env, SEGMENT), "email", "id").valid["email"].to_list()
+    )
+    assert cli.main(["activation", "create", "se", "--name", "x", "--email-column", "mail"]) == 1
+    assert "no column 'mail'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # one or the other, not both
+        cli.main(["activation", "create", "se", "--email-column", "city", "--entity-email-column"])
+
+
+def test_discard_and_delete_from_the_command_line(
+    env: Workspace, sandbox: SandboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["destination", "create", "sg", "--host", sandbox.url]) == 0
+    assert cli.main(["activation", "create", "se"]) == 0
+    assert cli.main(["activation", "run", "se"]) == 0
+    list_id = activations.get_activation(env, "se").list_id
+    added = sandbox.admin.list_members(str(list_id))
+    env.store.save_segment(NOBODY)
+    assert cli.main(["activation", "run", "se"]) == 3  # would empty the list: waits
+    assert cli.main(["activation", "discard", "2"]) == 0
+    assert "run 2 of se discarded: nothing was sent" in capsys.readouterr().out
+    assert cli.main(["activation", "approve", "2"]) == 1  # nothing left to approve
+    assert "run 2 is discarded" in capsys.readouterr().err
+    assert sandbox.admin.list_members(str(list_id)) == added
+    assert cli.main(["activation", "delete", "se"]) == 0
+    assert "activation se deleted" in capsys.readouterr().out
+    assert cli.main(["activation", "list"]) == 0
+    assert capsys.readouterr().out == ""  # no activation left
+    assert [r.status for r in activations.list_runs(env, "se")] == ["discarded", "succeeded"]
+    assert sandbox.admin.list_members(str(list_id)) == added  # the list is kept

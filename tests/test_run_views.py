@@ -13,11 +13,13 @@ import pytest
 
 from workbench import run_views as rv
 from workbench import ui_push
+from workbench.activations import ENTITY_EMAIL_COLUMN
 from workbench.destinations.sendgrid.destination import DefaultSettings, Guards
 from workbench.destinations.sendgrid.run_record import RunRecord
 from workbench.destinations.sendgrid.sync_state import CONFIRMED, FAILED, Batch, save_batches
 from workbench.errors import ConflictError, QueryError
 from workbench.schedules import Schedule
+from workbench.ui_settings import changed_settings
 from workbench.workspace import Workspace
 
 FUNNEL = [
@@ -126,24 +128,47 @@ def test_changed_settings_keep_only_what_differs_from_the_defaults() -> None:
         "mode": "managed", "allow_empty": False, "max_remove_percent": 20,
         "adopt_existing_list": False,
     }  # fmt: skip
-    assert rv.changed_settings(defaults, form) == {"name": None, "adopt_existing_list": False}
+    assert changed_settings(defaults, form) == {"name": None, "adopt_existing_list": False}
     form |= {"name": "x", "mode": "mirror", "schedule": " every 6h", "max_remove_percent": 50}
-    assert rv.changed_settings(defaults, form) == {
+    assert changed_settings(defaults, form) == {
         "name": "x", "adopt_existing_list": False, "mode": "mirror", "schedule": "every 6h",
         "guards": {"allow_empty": False, "max_remove_fraction": 0.5},
     }  # fmt: skip
 
 
+def test_the_entity_email_column_is_a_choice_that_overrides_a_default_column() -> None:
+    form = {"name": "", "list_name": "{segment}", "schedule": "manual", "mode": "managed",
+            "max_remove_percent": 20}  # fmt: skip
+    plain, column = DefaultSettings(), DefaultSettings(email_column="work_email")
+    assert "email_column" not in changed_settings(plain, {**form, "email_column": ""})
+    assert changed_settings(plain, {**form, "email_column": "work_email"})["email_column"] == (
+        "work_email"
+    )
+    assert "email_column" not in changed_settings(column, {**form, "email_column": "work_email"})
+    reset = changed_settings(column, {**form, "email_column": ENTITY_EMAIL_COLUMN})
+    assert reset["email_column"] == ENTITY_EMAIL_COLUMN  # not "no override": that keeps the default
+
+
+def test_a_repeated_http_status_is_said_once() -> None:
+    forbidden = "SendGrid refused creating the list (403): the API key lacks a permission"
+    assert rv.status_said_once(f"{forbidden} (HTTP 403)") == forbidden
+    assert rv.status_said_once("HTTP 403 from SendGrid (HTTP 403)") == "HTTP 403 from SendGrid"
+    deleted = "the list 'se' (L1) was deleted in SendGrid: recreate it (HTTP 404)"
+    assert rv.status_said_once(deleted) == deleted  # the only place it is said: kept
+    assert rv.status_said_once("refused (403) (HTTP 500)") == "refused (403) (HTTP 500)"
+    assert rv.status_said_once("") == ""
+
+
 def test_progress_counts_batches_and_confirmed_emails(workspace: Workspace) -> None:
     run_id = workspace.store.create_run("a", {"status": "applying"})
-    assert rv.run_progress(workspace, run_id).describe().startswith("Planning")
+    assert ui_push.run_progress(workspace, run_id).describe().startswith("Planning")
     batches = [
         Batch(run_id, 0, "add", ["a@x.org", "b@x.org"], ["1", "2"], status=CONFIRMED),
         Batch(run_id, 1, "add", ["c@x.org"], ["3"], status=FAILED),
         Batch(run_id, 2, "remove", ["d@x.org"], ["4"]),
     ]
     save_batches(workspace.store, batches)
-    progress = rv.run_progress(workspace, run_id)
+    progress = ui_push.run_progress(workspace, run_id)
     assert (progress.batches, progress.confirmed, progress.failed) == (3, 1, 1)
     assert progress.fraction == pytest.approx(2 / 3)
     assert progress.describe() == "2 of 3 batch(es) finished (2 of 4 emails confirmed), 1 failed"

@@ -13,13 +13,14 @@
 
 An activation stores only its overrides of the destination's defaults, so changing a default
 changes every activation that does not override it. Once its list is resolved it also keeps
-``list_id`` and ``created_by_us``.
+``list_id`` and ``created_by_us``. ``email_column=ENTITY_EMAIL_COLUMN`` overrides a
+destination's default email column with the entity's own one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from workbench.secrets import save_api_key
 from workbench.workspace import Workspace
 
 OVERRIDE_KEYS = ("list_name", "email_column", "schedule", "mode", "guards")
+ENTITY_EMAIL_COLUMN = ""  # as an email_column: the entity's own email column, whatever the default
 AsOf = sync_context.AsOf
 
 
@@ -84,8 +86,10 @@ class Activation:
         )
 
     def settings(self, destination: Destination) -> DefaultSettings:
-        """The effective settings: the destination's defaults with this activation's overrides."""
-        return destination.defaults.overridden(self.overrides)
+        """The effective settings: the destination's defaults with this activation's overrides
+        (``email_column`` None: the entity's own)."""
+        settings = destination.defaults.overridden(self.overrides)
+        return replace(settings, email_column=settings.email_column or None)
 
 
 def create_destination(
@@ -153,9 +157,10 @@ def activate(
     """Activate a saved segment to a destination with its defaults (plus any overrides).
 
     The activation is named after the segment unless ``name`` is given; ConflictError when
-    that name is taken.
+    that name is taken. An override of None is no override; ``email_column`` must be a column
+    of the segment's entity, or ENTITY_EMAIL_COLUMN for the entity's own email column.
     """
-    ws.store.get_segment(segment_name)  # NotFoundError for an unknown segment
+    segment = ws.store.get_segment(segment_name)  # NotFoundError for an unknown segment
     unknown = set(overrides) - set(OVERRIDE_KEYS)
     if unknown:
         raise ConfigError(
@@ -165,6 +170,8 @@ def activate(
     given = {k: v for k, v in overrides.items() if v is not None}
     if "guards" in given:
         Guards.from_dict(given["guards"])
+    if given.get("email_column"):  # CatalogError naming the entity's columns
+        ws.catalog().entity(str(segment["entity"])).column(given["email_column"])
     activation = Activation(
         name or segment_name, segment_name, dest.name, given, adopt_existing_list
     )

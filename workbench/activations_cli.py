@@ -5,10 +5,11 @@
     python -m workbench destination create NAME [--host URL] [--region global|eu] [--key-stdin]
     python -m workbench destination test NAME
     python -m workbench activation create SEGMENT [--destination D] [--list-name ..]
-        [--email-column ..] [--schedule ..] [--mode managed|mirror] [--adopt-list]
+        [--email-column COLUMN | --entity-email-column] [--schedule ..] [--mode managed|mirror]
+        [--adopt-list]
     python -m workbench activation list | preview NAME | run NAME [--approve] [--reconcile]
-    python -m workbench activation approve RUN_ID | runs NAME | log RUN_ID --out FILE
-    python -m workbench activation reconcile NAME
+    python -m workbench activation approve RUN_ID | discard RUN_ID | runs NAME
+    python -m workbench activation log RUN_ID --out FILE | reconcile NAME | delete NAME
 
 ``run`` exits 0 when the run succeeded, 3 when it waits for approval, 1 when it failed.
 The API key is never an argument (arguments show in process lists): it comes from
@@ -19,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from workbench import activations
 from workbench.destinations.sendgrid.destination import MODES, REGIONS
+from workbench.run_views import status_said_once
 from workbench.workspace import open_workspace
 
 EXIT_NEEDS_APPROVAL = 3
@@ -54,7 +57,15 @@ def _register_destination(subparsers: Any) -> None:
 
 def _add_default_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-name", help="list name template ({segment}, {entity})")
-    parser.add_argument("--email-column", help="column holding the email")
+    email = parser.add_mutually_exclusive_group()
+    email.add_argument("--email-column", help="column holding the email")
+    email.add_argument(
+        "--entity-email-column",
+        dest="email_column",
+        action="store_const",
+        const=activations.ENTITY_EMAIL_COLUMN,
+        help="use the entity's own email column (overrides a destination's default column)",
+    )
     parser.add_argument("--schedule", help="manual, 'every 6h', 'daily 06:30', ...")
     parser.add_argument("--mode", choices=MODES)
     parser.add_argument("--allow-empty", action="store_true", default=None)
@@ -90,6 +101,12 @@ def _register_activation(subparsers: Any) -> None:
     approve = commands.add_parser("approve", help="apply a plan that waits for approval")
     approve.add_argument("run_id", type=int)
     approve.set_defaults(handler=activation_approve)
+    discard = commands.add_parser("discard", help="drop a plan that waits (nothing is sent)")
+    discard.add_argument("run_id", type=int)
+    discard.set_defaults(handler=activation_discard)
+    delete = commands.add_parser("delete", help="delete an activation (its list and runs stay)")
+    delete.add_argument("name")
+    delete.set_defaults(handler=activation_delete)
     log = commands.add_parser("log", help="write a run's per-row log (.csv or .parquet)")
     log.add_argument("run_id", type=int)
     log.add_argument("--out", type=Path, required=True)
@@ -165,6 +182,11 @@ def activation_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _described(record: activations.RunRecord) -> str:
+    """The record in plain text, its HTTP status said once."""
+    return replace(record, message=status_said_once(record.message)).describe()
+
+
 def _exit_code(record: activations.RunRecord) -> int:
     if record.status == "needs_approval":
         return EXIT_NEEDS_APPROVAL
@@ -182,7 +204,7 @@ def activation_run(args: argparse.Namespace) -> int:
             as_of=args.as_of,
             recreate_list=args.recreate_list,
         )
-    print(record.describe())
+    print(_described(record))
     if record.status == "needs_approval":
         print(f"approve with: python -m workbench activation approve {record.id}")
     return _exit_code(record)
@@ -192,8 +214,24 @@ def activation_approve(args: argparse.Namespace) -> int:
     """Apply the stored plan of a run waiting for approval."""
     with open_workspace() as ws:
         record = activations.approve_run(ws, args.run_id)
-    print(record.describe())
+    print(_described(record))
     return _exit_code(record)
+
+
+def activation_discard(args: argparse.Namespace) -> int:
+    """Discard the stored plan of a run waiting for approval."""
+    with open_workspace() as ws:
+        record = activations.discard_run(ws, args.run_id)
+    print(f"run {record.id} of {record.activation} discarded: nothing was sent")
+    return 0
+
+
+def activation_delete(args: argparse.Namespace) -> int:
+    """Delete an activation; its SendGrid list and its run history stay."""
+    with open_workspace() as ws:
+        activations.delete_activation(ws, args.name)
+    print(f"activation {args.name} deleted; its SendGrid list and its runs are kept")
+    return 0
 
 
 def activation_runs(args: argparse.Namespace) -> int:
@@ -203,7 +241,7 @@ def activation_runs(args: argparse.Namespace) -> int:
             f = record.fields
             print(
                 f"{record.id}\t{record.started_at}\t{record.status}\t+{f.get('added', 0)} "
-                f"-{f.get('removed', 0)}\t{record.message}"
+                f"-{f.get('removed', 0)}\t{status_said_once(record.message)}"
             )
     return 0
 

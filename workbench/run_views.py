@@ -1,4 +1,4 @@
-"""Runs and activations shaped for people: table rows, chart data, summaries, progress.
+"""Runs and activations shaped for people: table rows, chart data, summaries, messages.
 
 Streamlit-free, so the pages stay thin and every number they show is unit-tested here. The
 actions (discard a waiting run, delete an activation) are in the public API,
@@ -8,22 +8,21 @@ actions (discard a waiting run, delete an activation) are in the public API,
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 
 from workbench import activations
-from workbench.destinations.sendgrid.destination import DefaultSettings
 from workbench.destinations.sendgrid.run_record import RunRecord
 from workbench.destinations.sendgrid.sync import REASON_NOT_CONTACT
-from workbench.destinations.sendgrid.sync_state import CONFIRMED, FAILED, load_batches
 from workbench.emails import REASON_DUPLICATE, REASON_INVALID, REASON_NULL
 from workbench.errors import NotFoundError
 from workbench.workspace import Workspace
 
 PREVIEW_ROWS = 200
+HTTP_SUFFIX = re.compile(r"\s*\(HTTP (\d{3})\)\s*$")
 TERMINAL = ("succeeded", "failed", "needs_approval", "superseded", "abandoned", "discarded")
 MODE_TEXT = {
     "managed": "managed: removes only members this activation added",
@@ -50,6 +49,16 @@ def readable_reasons(frame: pl.DataFrame, column: str = "reason") -> pl.DataFram
     if column not in frame.columns or frame.schema[column] != pl.String:
         return frame
     return frame.with_columns(pl.col(column).replace(SKIP_REASON_TEXT))
+
+
+def status_said_once(message: str) -> str:
+    """A run's message with its HTTP status said once: the sync appends ``(HTTP 403)`` even
+    when SendGrid's error text already names 403; such a repeated suffix is dropped."""
+    found = HTTP_SUFFIX.search(message)
+    if found is None:
+        return message
+    before = message[: found.start()]
+    return before if re.search(rf"\b{found.group(1)}\b", before) else message
 
 
 def skipped_rows(record: RunRecord) -> list[dict[str, Any]]:
@@ -95,6 +104,7 @@ def activation_rows(ws: Workspace) -> list[dict[str, Any]]:
                 "segment": activation.segment,
                 "list": list_name(ws, activation.segment, settings.list_name),
                 "mode": settings.mode,
+                "email column": settings.email_column or "the entity's own",
                 "schedule": settings.schedule.describe(),
                 "last run": when(last[0].started_at) if last else "never",
                 "status": last[0].status if last else "",
@@ -110,29 +120,6 @@ def list_name(ws: Workspace, segment: str, template: str) -> str:
     except NotFoundError:
         return template
     return template.format(segment=segment, entity=entity)
-
-
-def changed_settings(defaults: DefaultSettings, chosen: dict[str, Any]) -> dict[str, Any]:
-    """``activate`` keyword arguments from a settings form: ``name`` and
-    ``adopt_existing_list`` as given, every setting only where it differs from the defaults.
-
-    ``chosen`` holds ``list_name, email_column, schedule, mode, allow_empty,
-    max_remove_percent`` (0..100) besides ``name`` and ``adopt_existing_list``.
-    """
-    kwargs: dict[str, Any] = {"name": chosen.get("name") or None}
-    kwargs["adopt_existing_list"] = bool(chosen.get("adopt_existing_list"))
-    for key in ("list_name", "email_column", "mode"):
-        if chosen.get(key) != getattr(defaults, key):
-            kwargs[key] = chosen.get(key)
-    if str(chosen.get("schedule", "")).strip() != str(defaults.schedule):
-        kwargs["schedule"] = str(chosen["schedule"]).strip()
-    guards = {
-        "allow_empty": bool(chosen.get("allow_empty")),
-        "max_remove_fraction": float(chosen.get("max_remove_percent", 0)) / 100,
-    }
-    if guards != defaults.guards.to_dict():
-        kwargs["guards"] = guards
-    return kwargs
 
 
 def funnel_rows(funnel: list[tuple[str, int]] | list[list[Any]]) -> list[dict[str, Any]]:
@@ -244,49 +231,6 @@ def created_total(record: RunRecord) -> int:
         int(job.get("created") or 0)
         for batch in record.fields.get("jobs") or []
         for job in batch.get("outcome") or []
-    )
-
-
-@dataclass(frozen=True)
-class Progress:
-    """How far a run's batches got: counts of batches and of emails."""
-
-    batches: int
-    confirmed: int
-    failed: int
-    emails_done: int
-    emails_total: int
-    by_status: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def fraction(self) -> float:
-        """Share of batches finished (confirmed or failed), 0..1."""
-        return (self.confirmed + self.failed) / self.batches if self.batches else 0.0
-
-    def describe(self) -> str:
-        """The progress in one line."""
-        if not self.batches:
-            return "Planning: reading the segment and looking up SendGrid contacts…"
-        return (
-            f"{self.confirmed + self.failed} of {self.batches} batch(es) finished "
-            f"({self.emails_done:,} of {self.emails_total:,} emails confirmed)"
-            + (f", {self.failed} failed" if self.failed else "")
-        )
-
-
-def run_progress(ws: Workspace, run_id: int) -> Progress:
-    """The progress of a run from its persisted batches."""
-    batches = load_batches(ws.store, run_id)
-    by_status: dict[str, int] = {}
-    for batch in batches:
-        by_status[batch.status] = by_status.get(batch.status, 0) + 1
-    return Progress(
-        batches=len(batches),
-        confirmed=by_status.get(CONFIRMED, 0),
-        failed=by_status.get(FAILED, 0),
-        emails_done=sum(len(b.emails) for b in batches if b.status == CONFIRMED),
-        emails_total=sum(len(b.emails) for b in batches),
-        by_status=by_status,
     )
 
 

@@ -3,8 +3,9 @@
 Pages stay thin: they call these helpers (and those of the other ``workbench.ui_*`` modules,
 the only workbench modules importing streamlit) to render widgets, and ``workbench`` functions
 to act. The segment editor's helpers live in ``workbench.ui_segments`` and
-``workbench.ui_conditions``; the Activations and Runs pages' in ``workbench.ui_runs`` and
-``workbench.ui_push``.
+``workbench.ui_conditions``; the Activations and Runs pages' in ``workbench.ui_runs``,
+``workbench.ui_push`` (background pushes and their progress) and ``workbench.ui_settings``
+(the custom activation settings form).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The background pushes of the Activations page: their registry, progress and outcome.
-
 A push runs on a background thread so the page (and every other user of the app) stays
 responsive. The threads live in a module-level registry keyed by (state store, activation):
 a second click while a push of the same activation runs is refused with "already running",
 and the sync's own activation lock refuses a run started elsewhere (the runner, the CLI).
 :func:`push_panel` polls the run record with ``st.fragment(run_every=...)`` while a push runs,
 then shows the run's error, its approval request or its summary (also used by the Runs page).
+:func:`run_progress` reads how far a run's persisted batches got (Streamlit-free).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import streamlit as st
 from workbench import activations
 from workbench import run_views as rv
 from workbench.destinations.sendgrid.run_record import RunRecord
+from workbench.destinations.sendgrid.sync_state import CONFIRMED, FAILED, load_batches
 from workbench.errors import ConflictError, WorkbenchError
 from workbench.store import utc_now
 from workbench.ui import guarded
@@ -110,7 +111,50 @@ def wait_for_push(ws: Workspace, name: str, timeout_s: float = 30.0) -> Push | N
     return push
 
 
-# -- a run's outcome ------------------------------------------------------------------------
+# -- a run's progress and outcome ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a run's batches got: counts of batches and of emails."""
+
+    batches: int
+    confirmed: int
+    failed: int
+    emails_done: int
+    emails_total: int
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        """Share of batches finished (confirmed or failed), 0..1."""
+        return (self.confirmed + self.failed) / self.batches if self.batches else 0.0
+
+    def describe(self) -> str:
+        """The progress in one line."""
+        if not self.batches:
+            return "Planning: reading the segment and looking up SendGrid contacts…"
+        return (
+            f"{self.confirmed + self.failed} of {self.batches} batch(es) finished "
+            f"({self.emails_done:,} of {self.emails_total:,} emails confirmed)"
+            + (f", {self.failed} failed" if self.failed else "")
+        )
+
+
+def run_progress(ws: Workspace, run_id: int) -> Progress:
+    """The progress of a run from its persisted batches."""
+    batches = load_batches(ws.store, run_id)
+    by_status: dict[str, int] = {}
+    for batch in batches:
+        by_status[batch.status] = by_status.get(batch.status, 0) + 1
+    return Progress(
+        batches=len(batches),
+        confirmed=by_status.get(CONFIRMED, 0),
+        failed=by_status.get(FAILED, 0),
+        emails_done=sum(len(b.emails) for b in batches if b.status == CONFIRMED),
+        emails_total=sum(len(b.emails) for b in batches),
+        by_status=by_status,
+    )
 
 
 def show_alarms(record: RunRecord) -> None:
@@ -127,7 +171,8 @@ def show_alarms(record: RunRecord) -> None:
 
 def show_run_summary(record: RunRecord) -> None:
     """A finished run: status, counts, skipped by reason, jobs, API calls, duration, alarms."""
-    text = f"Run {record.id} {record.status}" + (f": {record.message}" if record.message else "")
+    message = rv.status_said_once(record.message)
+    text = f"Run {record.id} {record.status}" + (f": {message}" if message else "")
     {"succeeded": st.success, "failed": st.error}.get(record.status, st.info)(text)
     show_alarms(record)
     row = rv.history_rows([record])[0]
@@ -159,7 +204,7 @@ def _progress_of(ws: Workspace, name: str, push: Push | None) -> tuple[float, st
         latest = activations.list_runs(ws, name, limit=1)
         fresh = latest and push and latest[0].started_at >= push.started_at
         run_id = latest[0].id if fresh else None
-    progress = rv.run_progress(ws, -1 if run_id is None else run_id)
+    progress = run_progress(ws, -1 if run_id is None else run_id)
     return progress.fraction, f"Pushing {name}: {progress.describe()}"
 
 
@@ -175,7 +220,7 @@ def push_panel(ws: Workspace, name: str) -> None:
     if not latest:
         return
     if latest[0].status not in rv.TERMINAL:
-        progress = rv.run_progress(ws, latest[0].id)
+        progress = run_progress(ws, latest[0].id)
         st.progress(progress.fraction, text=f"Run {latest[0].id}: {progress.describe()}")
         st.caption(f"Run {latest[0].id} is {latest[0].status}, started elsewhere (the runner or "
                    "the command line) or stopped midway: Push now resumes it.")  # fmt: skip

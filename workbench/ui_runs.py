@@ -11,12 +11,10 @@ import streamlit as st
 
 from workbench import activations
 from workbench import run_views as rv
-from workbench.destinations.sendgrid.destination import MODES
 from workbench.destinations.sendgrid.reconcile import Drift
 from workbench.destinations.sendgrid.run_record import RunRecord
 from workbench.destinations.sendgrid.sync import SyncPlan
-from workbench.errors import ConflictError, WorkbenchError
-from workbench.schedules import parse_schedule
+from workbench.errors import ConflictError
 from workbench.ui import flash, guarded
 from workbench.ui_push import current_push, show_run_summary, start_push
 from workbench.workspace import Workspace
@@ -24,56 +22,9 @@ from workbench.workspace import Workspace
 CONFIRM_DELETE = "act_confirm_delete"
 PLAN = "act_plan"
 SIZE_FIELDS = ("list size", "added", "removed")
-MODES_PLAINLY = (
-    "managed removes only members this activation added; mirror makes the list exactly "
-    "segment ∩ contacts and removes members others added"
-)
 
 
 # -- activating and pushing ---------------------------------------------------------------
-
-
-def custom_settings(ws: Workspace, segment: str, destination: str) -> dict[str, Any]:
-    """Every activation setting, starting from the destination's defaults; ``activate`` kwargs
-    holding only what differs from the defaults (so later default changes still apply)."""
-    defaults = activations.get_destination(ws, destination).defaults
-    k = f"act_{destination}_{segment}_"  # per segment/destination, so defaults show again
-    chosen: dict[str, Any] = {
-        "name": st.text_input("Activation name", value=segment, key=k + "name").strip(),
-        "list_name": st.text_input(
-            "List name ({segment}, {entity})", value=defaults.list_name, key=k + "list"
-        ),
-        "email_column": st.text_input(
-            "Email column (empty: the entity's own)", value=defaults.email_column or "",
-            key=k + "email",
-        ).strip() or None,
-        "schedule": st.text_input(
-            "Schedule (manual, every 6h, daily 06:30, weekly mon 07:00, cron …)",
-            value=str(defaults.schedule), key=k + "schedule",
-        ),
-    }  # fmt: skip
-    try:
-        st.caption(f"Runs {parse_schedule(chosen['schedule']).describe()}.")
-    except WorkbenchError as error:
-        st.error(str(error))
-    chosen["mode"] = st.radio(
-        "Mode", MODES, index=MODES.index(defaults.mode), format_func=rv.MODE_TEXT.get,
-        key=k + "mode",
-    )  # fmt: skip
-    st.caption(MODES_PLAINLY)
-    chosen["allow_empty"] = st.checkbox(
-        "Allow an empty segment to empty the list (otherwise the run asks)",
-        value=defaults.guards.allow_empty, key=k + "empty",
-    )  # fmt: skip
-    chosen["max_remove_percent"] = st.slider(
-        "Ask before a run removes more than this % of the list", 0, 100,
-        round(defaults.guards.max_remove_fraction * 100), key=k + "share",
-    )  # fmt: skip
-    chosen["adopt_existing_list"] = st.checkbox(
-        "Adopt an existing SendGrid list of that name (otherwise a list of that name that "
-        "this activation did not create stops the run)", key=k + "adopt",
-    )  # fmt: skip
-    return rv.changed_settings(defaults, chosen)
 
 
 def activate_segment(

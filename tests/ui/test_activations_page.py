@@ -96,6 +96,23 @@ def test_custom_settings_store_only_what_differs(app: AppTest, world: World) -> 
     assert "weekly on Monday at 07:00 UTC" in list(at.dataframe[0].value["schedule"])
 
 
+def test_the_entity_email_column_is_a_choice_over_a_default_column(
+    app: AppTest, world: World
+) -> None:
+    activations.create_destination(world.ws, "sg", host=world.sandbox.url, email_column="city")
+    at = open_page(app)
+    box = at.selectbox(key=f"act_sg_{world.name}_email")
+    assert box.value == "city"  # the destination's default
+    assert box.options[0] == "use the entity's email column (default): email"
+    box.set_value(activations.ENTITY_EMAIL_COLUMN).run()
+    at.button(key="act_custom").click().run()
+    assert not at.exception
+    assert activations.get_activation(world.ws, world.name).overrides == {"email_column": ""}
+    assert list(at.dataframe[0].value["email column"]) == ["the entity's own"]
+    at = push_and_wait(at, world)
+    assert world.on_list() == world.expected(FIRST)  # the emails, not the cities
+
+
 def test_preview_shows_the_same_funnel_as_the_api(app: AppTest, world: World) -> None:
     at = activated(app).button(key="act_preview").click().run()
     assert not at.exception
@@ -177,6 +194,16 @@ def test_a_revoked_key_is_a_clear_message(app: AppTest, world: World, sg_key: st
     assert activations.list_runs(world.ws, world.name)[0].status == "failed"
     assert any("failed" in e.value and "key" in e.value for e in at.error)
     assert sg_key not in texts(at)
+
+
+def test_a_forbidden_key_says_its_http_status_once(app: AppTest, world: World) -> None:
+    world.sandbox.admin.add_key(world.key, ["marketing.read"])  # may not create the list
+    at = push_and_wait(activated(app), world)
+    assert not at.exception
+    record = activations.list_runs(world.ws, world.name)[0]
+    assert record.status == "failed" and "403" in record.message
+    [shown] = [e.value for e in at.error if f"Run {record.id} failed" in e.value]
+    assert shown.count("403") == 1 and "lacks a permission" in shown
 
 
 def test_drift_shows_both_directions_then_delete_asks_first(app: AppTest, world: World) -> None:

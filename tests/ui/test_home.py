@@ -50,3 +50,12 @@ def test_home_with_a_destination_points_at_the_activations_page(
     assert not at.exception
     [note] = [i.value for i in at.info if "No runs yet" in i.value]
     assert note == "No runs yet. To start: activate a segment on the Activations page."
+
+
+def test_home_says_a_failed_runs_http_status_once(app: AppTest, app_env: Settings) -> None:
+    refused = "SendGrid refused creating list 'se' (403): the API key lacks a permission"
+    Store(app_env.state_db_path).create_run(
+        "se", {"status": "failed", "message": f"{refused} (HTTP 403)"}
+    )
+    at = app.run()
+    assert [e.value for e in at.error] == [f"Run 1 of activation **se** failed: {refused}"]
