@@ -4,6 +4,7 @@ id on removal, a list deleted in SendGrid, a revoked key. Nothing is lost, nothi
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 
@@ -135,7 +136,8 @@ def test_a_job_that_reports_created_contacts_raises_an_alarm_on_the_run(world: W
     ctx = open_context(world.ws, world.name, FAST)
     run_id = world.ws.store.create_run(world.name, {"status": "planned"})
     entry = {"email": "ghost@example.org"}
-    save_batches(world.ws.store, [Batch(run_id, 0, "add", [entry["email"]], ["gone-id"], [entry])])
+    batch = Batch(run_id, 0, "add", [entry["email"]], ["gone-id"], entries_json=json.dumps([entry]))
+    save_batches(world.ws.store, [batch])
     record = apply_run(ctx, run_id)
     assert len(record.alarms) == 1 and "1 contact(s) CREATED" in record.alarms[0]
     assert "ALARM" in record.describe()

@@ -12,6 +12,7 @@ only take contacts off a list.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -54,7 +55,7 @@ from .pacing import CallStats, RetryPolicy
 from .polling import wait_for_export, wait_for_jobs
 from .redaction import mask_secret
 from .removal import RemovalResult, remove_batch
-from .transport import Transport, fill_path
+from .transport import JsonText, Transport, fill_path
 
 LISTS_PAGE_SIZE = 1000
 _MAX_PAGES = 2000
@@ -244,6 +245,19 @@ class SendGridClient:
                 answer_field(self._call(what, "PUT /v3/marketing/contacts", body=body), "job_id")
             )
         return job_ids
+
+    def add_entries_to_list(self, list_id: str, entries_json: str) -> str:
+        """ONE upsert of prepared entries (a JSON array text of entries of looked-up contacts,
+        as the planner sized them within the limits) onto a list; returns its job id."""
+        body = JsonText(f'{{"list_ids": {json.dumps([list_id])}, "contacts": {entries_json}}}')
+        if len(body.encode("utf-8")) > self.upsert_max_bytes:
+            raise InvalidRequest(
+                f"an upsert of {len(body):,} bytes is over the {self.upsert_max_bytes:,}-byte "
+                "limit: plan the batches again"
+            )
+        what = f"adding contacts to list {list_id}"
+        answer = self._call(what, "PUT /v3/marketing/contacts", body=body)
+        return answer_field(answer, "job_id")
 
     def remove_from_list(self, list_id: str, contact_ids: Iterable[str]) -> RemovalResult:
         """Take contacts off a list (they stay in the account); returns the job ids.

@@ -1,34 +1,41 @@
 """The applier: sends a run's persisted batches and follows every SendGrid job to its end.
 
-Adds (upserts) and removals hit different endpoints, so they run on two threads. Each batch is
-marked ``sending`` before its request and ``sent`` with its job ids after; a finished job
-confirms the batch and updates the snapshot in one transaction. Resuming after a crash is the
-same call: ``sent`` batches are polled again (a job SendGrid no longer knows is sent again),
-``pending`` and ``sending`` ones are sent, confirmed ones are left alone.
+Three kinds of work run at once, as SendGrid's limits are per endpoint: upserts (``ADD_SENDERS``
+in flight, paced by the client within the rate limit), removals (one sender) and job polls (one
+follower, polling while later batches are still being sent). Each batch is marked ``sending``
+before its request and ``sent`` with its job ids after; a finished job confirms the batch and
+updates the snapshot in one transaction. Resuming after a crash is the same call: ``sent``
+batches are polled again (a job SendGrid no longer knows is sent again), ``pending`` and
+``sending`` ones are sent, confirmed ones are left alone.
+
+The follower polls jobs in the order they were sent, each when it should be done (the pace of
+earlier jobs, ``JobPace``), so that normally one poll finds each job finished.
 """
 
 from __future__ import annotations
 
-import json
+import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
-
 from workbench.errors import DestinationError, RemoteNotFound
 from workbench.store import Store
 
-from .batching import REMOVE_MAX_IDS, chunks, json_size, upsert_body
 from .client import SendGridClient
 from .job_errors import refused_emails
-from .models import Contact, ImportJob
+from .models import ImportJob
 from .polling import JobPace
-from .sync_state import CONFIRMED, FAILED, PENDING, SENDING, SENT, Batch, confirm_batch, set_status
+from .sync_batches import plan_batches
+from .sync_state import FAILED, PENDING, SENDING, SENT, Batch, confirm_batch, set_status
+
+__all__ = ["Applier", "ApplyOutcome", "plan_batches", "rows_of_refused"]
 
 FIRST_POLL_S = 0.05  # jobs are polled quickly at first, then less often up to poll_s
+ADD_SENDERS = 2  # upserts in flight at once: the sandbox/SendGrid parses one while the next uploads
 
 
 @dataclass
@@ -51,70 +58,6 @@ class ApplyOutcome:
             self.failures.append(text)
 
 
-def plan_batches(
-    run_id: int,
-    to_add: pl.DataFrame,
-    to_remove: pl.DataFrame,
-    *,
-    max_contacts: int,
-    max_bytes: int,
-) -> list[Batch]:
-    """Split a plan's rows into request-sized batches: adds first, then removals."""
-    batches = _add_batches(run_id, to_add, max_contacts, max_bytes)
-    removals = to_remove.filter(pl.col("contact_id").is_not_null())
-    groups = removals.group_by("contact_id", maintain_order=True).agg("email").rows()
-    for chunk in chunks(groups, REMOVE_MAX_IDS):  # at most 100 ids; every email of each id
-        rows = [(email, contact_id) for contact_id, emails in chunk for email in emails]
-        batches.append(
-            Batch(run_id, len(batches), "remove", [r[0] for r in rows], [r[1] for r in rows])
-        )
-    return batches
-
-
-def _add_batches(
-    run_id: int, to_add: pl.DataFrame, max_contacts: int, max_bytes: int
-) -> list[Batch]:
-    """Adds grouped so each batch is one upsert within the count and byte limits."""
-    batches: list[Batch] = []
-    overhead = json_size(upsert_body("x" * 36, []))
-    current: Batch | None = None
-    size, seen = overhead, set[str]()
-    for email, contact_id, entry_json in to_add.iter_rows():
-        entry = json.loads(entry_json)
-        entry_size = len(entry_json.encode("utf-8")) + 2  # == json_size(entry) + 2, no re-dump
-        new_contact = contact_id not in seen
-        added = entry_size if new_contact else 0
-        full = current is not None and (
-            len(current.entries) >= max_contacts or size + added > max_bytes
-        )
-        if current is None or (new_contact and full):
-            current = Batch(run_id, len(batches), "add", [], [])
-            batches.append(current)
-            size, seen, new_contact, added = overhead, set(), True, entry_size
-        current.emails.append(email)
-        current.contact_ids.append(contact_id)
-        if new_contact:
-            current.entries.append(entry)
-            seen.add(contact_id)
-            size += added
-    return batches
-
-
-def contacts_of(batch: Batch) -> list[Contact]:
-    """The batch's upsert entries as contacts (primary email plus existing identifiers)."""
-    ids = dict.fromkeys(batch.contact_ids)
-    return [
-        Contact(
-            id=cid,
-            email=entry.get("email"),
-            phone_number_id=entry.get("phone_number_id"),
-            external_id=entry.get("external_id"),
-            anonymous_id=entry.get("anonymous_id"),
-        )
-        for cid, entry in zip(ids, batch.entries, strict=True)
-    ]
-
-
 class Applier:
     """Sends and follows the batches of one run of one activation."""
 
@@ -135,45 +78,73 @@ class Applier:
         self.on_list_gone = on_list_gone
         self.outcome = ApplyOutcome()
         self._stop = threading.Event()
-        self._unfinished: dict[int, ImportJob] = {}  # batch seq -> its job last seen unfinished
+        self._senders_done = threading.Event()
+        self._sent: queue.SimpleQueue[Batch] = queue.SimpleQueue()  # to the follower, in order
+        self._pace = JobPace(FIRST_POLL_S, max(poll_s, FIRST_POLL_S))
         self._sent_at: dict[int, float] = {}  # batch seq -> when this process sent it
 
     def apply(self, batches: list[Batch]) -> ApplyOutcome:
-        """Send and follow every unfinished batch; adds and removals on two threads."""
+        """Send every unsent batch and follow every job (see the module docstring)."""
         errors: list[BaseException] = []
-        threads = [
-            threading.Thread(target=self._guarded, args=(kind, batches, errors), name=kind)
-            for kind in ("add", "remove")
+        for batch in batches:
+            if batch.status == SENT:
+                self._sent.put(batch)
+        adds: queue.SimpleQueue[Batch] = queue.SimpleQueue()
+        for batch in self._unsent(batches, "add"):
+            adds.put(batch)
+        removals = self._unsent(batches, "remove")
+        senders = [
+            self._thread(self._send_all, errors, adds, f"add-{n}") for n in range(ADD_SENDERS)
         ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        senders.append(self._thread(self._send_in_order, errors, removals, "remove"))
+        follower = self._thread(self._follow, errors, None, "follow")
+        for sender in senders:
+            sender.join()
+        self._senders_done.set()
+        follower.join()
         if errors:
             raise errors[0]
         self.outcome.unfinished = sum(b.status in (PENDING, SENDING, SENT) for b in batches)
         return self.outcome
 
-    def _guarded(self, kind: str, batches: list[Batch], errors: list[BaseException]) -> None:
-        try:
-            self._work(kind, [b for b in batches if b.kind == kind])
-        except BaseException as exc:  # handed to the main thread, which re-raises it
-            self._stop.set()
-            errors.append(exc)
+    @staticmethod
+    def _unsent(batches: list[Batch], kind: str) -> list[Batch]:
+        return [b for b in batches if b.kind == kind and b.status in (PENDING, SENDING)]
 
-    def _work(self, kind: str, batches: list[Batch]) -> None:
+    def _thread(
+        self, work: Callable[[Any], None], errors: list[BaseException], arg: Any, name: str
+    ) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                work(arg)
+            except BaseException as exc:  # handed to the main thread, which re-raises it
+                self._stop.set()
+                errors.append(exc)
+
+        thread = threading.Thread(target=guarded, name=f"sync-{name}", daemon=True)
+        thread.start()
+        return thread
+
+    def _send_all(self, work: queue.SimpleQueue[Batch]) -> None:
+        """Send batches taken from ``work`` until it is empty (several senders share it)."""
+        while not self._stop.is_set():
+            try:
+                batch = work.get_nowait()
+            except queue.Empty:
+                return
+            self._send(batch)
+
+    def _send_in_order(self, batches: list[Batch]) -> None:
         for batch in batches:
             if self._stop.is_set():
                 return
-            if batch.status in (PENDING, SENDING):
-                self._send(batch)
-        self._follow([b for b in batches if b.status == SENT])
+            self._send(batch)
 
     def _send(self, batch: Batch) -> None:
         set_status(self.store, batch, SENDING)
         try:
             if batch.kind == "add":
-                batch.job_ids = self.client.add_to_list(self.list_id, contacts_of(batch))
+                batch.job_ids = [self.client.add_entries_to_list(self.list_id, batch.entries_json)]
             else:
                 result = self.client.remove_from_list(self.list_id, batch.contact_ids)
                 batch.job_ids = result.job_ids
@@ -185,6 +156,8 @@ class Applier:
         self._sent_at[batch.seq] = time.monotonic()
         if not batch.job_ids:  # every contact of a removal was already gone
             confirm_batch(self.store, self.activation, batch, set(batch.contact_ids))
+        else:
+            self._sent.put(batch)
 
     def _raise_if_list_gone(self) -> None:
         try:
@@ -194,43 +167,67 @@ class Applier:
                 raise self.on_list_gone() from None
             raise
 
-    def _follow(self, sent: list[Batch]) -> None:
-        """Poll the jobs of ``sent`` batches until each batch is confirmed, failed or too late.
+    def _follow(self, _: None) -> None:
+        """Poll the jobs of sent batches, in send order, until each batch is confirmed, failed
+        or too late (``timeout_s`` after the last batch was sent).
 
-        Batches are settled in the order they were sent and a round stops at the first one
-        still unfinished: SendGrid works through a list's jobs in order, so polling the later
-        ones would only find them unfinished too. The wait between rounds follows the
-        unfinished job's progress (``JobPace``).
-        """
-        deadline = time.monotonic() + self.timeout_s
-        waiting, pace = list(sent), JobPace(FIRST_POLL_S, max(self.poll_s, FIRST_POLL_S))
-        while waiting and not self._stop.is_set():
-            waiting = self._settle_in_order(waiting)
-            if waiting and time.monotonic() < deadline:
-                head, seq = self._unfinished.get(waiting[0].seq), waiting[0].seq
-                time.sleep(pace.next_delay(head, self._sent_at.get(seq)) if head else FIRST_POLL_S)
-            elif waiting:
+        SendGrid works through a list's jobs one after the other, so only the oldest unsettled
+        batch is polled, when it should be done: at the pace earlier polls showed, counted from
+        when the previous job was seen finished (or from its sending, if later)."""
+        waiting: deque[Batch] = deque()
+        due, previous_done = 0.0, time.monotonic()
+        deadline: float | None = None
+        while not self._stop.is_set():
+            self._take_sent(waiting, block=not waiting)
+            if not waiting:
+                if self._senders_done.is_set() and self._sent.empty():
+                    return
+                continue
+            if deadline is None and self._senders_done.is_set():
+                deadline = time.monotonic() + self.timeout_s
+            head = waiting[0]
+            due = due or self._first_poll_at(head, previous_done)
+            if self._stop.wait(max(due - time.monotonic(), 0.0)):
                 return
+            job = self._settle(head)
+            if job is None:
+                waiting.popleft()
+                due, previous_done = 0.0, time.monotonic()
+            elif deadline is not None and time.monotonic() >= deadline:
+                return
+            else:
+                due = time.monotonic() + self._pace.next_delay(job, self._sent_at.get(head.seq))
 
-    def _settle_in_order(self, waiting: list[Batch]) -> list[Batch]:
-        """Settle ``waiting`` batches in order up to the first unfinished one; those left."""
-        for index, batch in enumerate(waiting):
-            if not self._settle(batch):
-                return waiting[index:]
-        return []
+    def _take_sent(self, waiting: deque[Batch], block: bool) -> None:
+        """Move newly sent batches to ``waiting`` (waiting briefly for one when ``block``)."""
+        try:
+            waiting.append(
+                self._sent.get(timeout=FIRST_POLL_S) if block else self._sent.get_nowait()
+            )
+            while True:
+                waiting.append(self._sent.get_nowait())
+        except queue.Empty:
+            return
 
-    def _settle(self, batch: Batch) -> bool:
-        """Check one batch's jobs; True when the batch is done (confirmed, failed or resent)."""
+    def _first_poll_at(self, batch: Batch, previous_done: float) -> float:
+        """When to poll a batch's job first: when it should be done at the known pace."""
+        started = max(previous_done, self._sent_at.get(batch.seq, previous_done))
+        expected = self._pace.expected_s(len(set(batch.contact_ids)))
+        return started + (FIRST_POLL_S if expected is None else expected)
+
+    def _settle(self, batch: Batch) -> ImportJob | None:
+        """Check one batch's jobs; None when the batch is done (confirmed, failed or resent),
+        else the first unfinished job."""
         jobs: list[ImportJob] = []
         for job_id in batch.job_ids:
             try:
                 jobs.append(self.client.job(job_id))
             except RemoteNotFound:  # SendGrid forgot the job: the request is sent again
-                self._send(batch)
-                return batch.status != SENT
-        if not all(job.finished for job in jobs):
-            self._unfinished[batch.seq] = next(job for job in jobs if not job.finished)
-            return False
+                self._resend(batch)
+                return None
+        unfinished = next((job for job in jobs if not job.finished), None)
+        if unfinished is not None:
+            return unfinished
         self._check_created(batch, jobs)
         bad = [job for job in jobs if job.status != "completed"]
         batch.outcome["jobs"] = [_job_summary(job) for job in jobs]
@@ -242,7 +239,11 @@ class Applier:
             batch.outcome["row_errors"] = refused
             gone = set(batch.outcome.get("gone_contact_ids") or [])
             confirm_batch(self.store, self.activation, batch, gone)
-        return batch.status in (CONFIRMED, FAILED)
+        return None
+
+    def _resend(self, batch: Batch) -> None:
+        """Send a batch again whose job SendGrid forgot; it rejoins the queue to follow."""
+        self._send(batch)
 
     def _refused_rows(self, batch: Batch, bad: list[ImportJob]) -> dict[str, str] | None:
         """Rows of the batch SendGrid refused ({} when none); None when the batch failed."""

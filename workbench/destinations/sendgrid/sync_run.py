@@ -19,7 +19,8 @@ from . import sync_lock
 from .lists import list_deleted_error, resolve_list, stored_list_exists
 from .run_record import RunRecord, tally, write_skipped
 from .sync import SyncPlan, guard_problems, plan_sync
-from .sync_apply import Applier, plan_batches
+from .sync_apply import Applier
+from .sync_batches import plan_batches
 from .sync_context import (
     AsOf,
     Context,

@@ -24,21 +24,40 @@ UNFINISHED = (PENDING, SENDING, SENT)
 
 @dataclass
 class Batch:
-    """One request's worth of a run: which emails/contact ids, its status and its jobs."""
+    """One request's worth of a run: which emails/contact ids, its status and its jobs.
+
+    An add batch holds its upsert entries as ONE JSON array text (``entries_json``), exactly
+    the ``contacts`` of the request body: it is stored and sent as is, never re-encoded per
+    contact; ``entries`` parses it when a caller needs the entries as dicts.
+    """
 
     run_id: int
     seq: int
     kind: BatchKind
     emails: list[str]
     contact_ids: list[str]
-    entries: list[dict[str, str]] = field(default_factory=list)  # upsert entries (adds only)
+    entries_json: str = "[]"
     status: str = PENDING
     job_ids: list[str] = field(default_factory=list)
     outcome: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def entries(self) -> list[dict[str, str]]:
+        """The upsert entries (adds only), one per contact, in contact order."""
+        entries: list[dict[str, str]] = json.loads(self.entries_json)
+        return entries
+
+    @entries.setter
+    def entries(self, entries: list[dict[str, str]]) -> None:
+        self.entries_json = json.dumps(entries)
+
     def payload(self) -> str:
-        """The batch's rows as stored JSON."""
-        rows = {"emails": self.emails, "contact_ids": self.contact_ids, "entries": self.entries}
+        """The batch's rows as stored JSON (the entries kept as their JSON text)."""
+        rows = {
+            "emails": self.emails,
+            "contact_ids": self.contact_ids,
+            "entries_json": self.entries_json,
+        }
         return json.dumps(rows)
 
 
@@ -70,7 +89,7 @@ def _batch_of(row: Any) -> Batch:
         kind=row["kind"],
         emails=payload["emails"],
         contact_ids=payload["contact_ids"],
-        entries=payload.get("entries") or [],
+        entries_json=payload.get("entries_json") or json.dumps(payload.get("entries") or []),
         status=row["status"],
         job_ids=json.loads(row["job_ids"]),
         outcome=json.loads(row["outcome"]),

@@ -1,0 +1,98 @@
+"""Splitting a plan into request-sized batches: upserts within 30,000 contacts AND 6 MB, removals
+of at most 100 contact ids.
+
+Additions are cut column-wise: each contact's upsert entry (JSON text from the planner) counts
+its bytes once, the cumulative sums of bytes and contacts are searched for each cut, and a
+batch's ``entries_json`` is its entries joined: no per-row JSON work at a million rows. All rows
+of one contact (a contact matched through several emails) stay in one batch, so confirming a
+batch never records a member whose upsert is in another batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import polars as pl
+
+from workbench.errors import InvalidRequest
+
+from .batching import REMOVE_MAX_IDS, chunks, json_size, upsert_body
+from .sync_state import Batch
+
+LIST_ID_CHARS = 36  # SendGrid list ids are UUIDs: the body overhead is sized for one
+
+
+def plan_batches(
+    run_id: int,
+    to_add: pl.DataFrame,
+    to_remove: pl.DataFrame,
+    *,
+    max_contacts: int,
+    max_bytes: int,
+) -> list[Batch]:
+    """Split a plan's rows into request-sized batches: adds first, then removals."""
+    batches = add_batches(run_id, to_add, max_contacts, max_bytes)
+    removals = to_remove.filter(pl.col("contact_id").is_not_null())
+    groups = removals.group_by("contact_id", maintain_order=True).agg("email").rows()
+    for chunk in chunks(groups, REMOVE_MAX_IDS):  # at most 100 ids; every email of each id
+        rows = [(email, contact_id) for contact_id, emails in chunk for email in emails]
+        batches.append(
+            Batch(run_id, len(batches), "remove", [r[0] for r in rows], [r[1] for r in rows])
+        )
+    return batches
+
+
+def add_batches(
+    run_id: int, to_add: pl.DataFrame, max_contacts: int, max_bytes: int
+) -> list[Batch]:
+    """``to_add`` (``email, contact_id, entry``) as upsert batches within both limits."""
+    if to_add.is_empty():
+        return []
+    rows = _contacts_together(to_add)
+    first = rows.get_column("first_of_contact").to_numpy()
+    sizes = np.where(first, rows.get_column("entry").str.len_bytes().to_numpy() + 2, 0)
+    budget = max_bytes - json_size(upsert_body("x" * LIST_ID_CHARS, []))
+    cuts = _cuts(np.cumsum(sizes), np.cumsum(first), budget, max_contacts)
+    emails = rows.get_column("email").to_list()
+    ids = rows.get_column("contact_id").to_list()
+    entries = rows.get_column("entry").to_list()
+    batches = []
+    for seq, (start, end) in enumerate(itertools.pairwise(cuts)):
+        own = [entries[i] for i in range(start, end) if first[i]]
+        batch = Batch(run_id, seq, "add", emails[start:end], ids[start:end])
+        batch.entries_json = "[" + ", ".join(own) + "]"
+        batches.append(batch)
+    return batches
+
+
+def _contacts_together(to_add: pl.DataFrame) -> pl.DataFrame:
+    """The rows in their order, except that later rows of a contact follow its first row;
+    ``first_of_contact`` marks the row that carries the contact's entry."""
+    numbered = to_add.with_row_index("row").with_columns(
+        first=pl.col("row").min().over("contact_id")
+    )
+    if numbered.get_column("contact_id").n_unique() < numbered.height:
+        numbered = numbered.sort("first", "row")
+    return numbered.with_columns(first_of_contact=pl.col("row") == pl.col("first"))
+
+
+def _cuts(cum_bytes: np.ndarray, cum_contacts: np.ndarray, budget: int, most: int) -> list[int]:
+    """Row positions where batches start (and the end): greedy, each batch as full as both
+    limits allow; a cut always falls on a contact's first row."""
+    cuts, start, n = [0], 0, len(cum_bytes)
+    while start < n:
+        base_bytes = int(cum_bytes[start - 1]) if start else 0
+        base_contacts = int(cum_contacts[start - 1]) if start else 0
+        end = min(
+            int(np.searchsorted(cum_bytes, base_bytes + budget, side="right")),
+            int(np.searchsorted(cum_contacts, base_contacts + most, side="right")),
+        )
+        if end <= start:
+            raise InvalidRequest(
+                f"one contact's upsert entry is over the {budget:,}-byte request budget: this "
+                "contact cannot be sent"
+            )
+        cuts.append(end)
+        start = end
+    return cuts
