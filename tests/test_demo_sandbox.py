@@ -1,5 +1,6 @@
 """The demo SendGrid account: ``python -m workbench demo`` (through ``workbench.cli.main``) seeds
-a sandbox state and a destination; the demo destination starts its sandbox on first use.
+a sandbox state and a destination; the demo destination starts its sandbox on first use; a
+rebuilt demo leaves the demo activations ready to run on new lists.
 
 Everything is real: a demo warehouse in a temporary WORKBENCH_HOME, the sandbox as a separate
 ``python -m workbench.sandbox`` process on a free loopback port, the real sendgrid client. The
@@ -25,14 +26,17 @@ from workbench.config import Settings
 from workbench.demo_sandbox import (
     DEMO_API_KEY,
     DEMO_DESTINATION,
+    DemoSandboxSummary,
     demo_contacts,
     demo_state_path,
     ensure_demo_sandbox,
+    forget_demo_lists,
     seed_demo_sandbox,
     seed_if_demo,
     stop_demo_sandbox,
 )
 from workbench.demo_sandbox_process import PID_FILE
+from workbench.destinations.sendgrid import sync_lock
 from workbench.destinations.sendgrid.sandbox import SandboxRemote
 from workbench.destinations.sendgrid.sandbox import store as sandbox_store
 from workbench.destinations.sendgrid.sync import REASON_NOT_CONTACT
@@ -268,3 +272,66 @@ def test_a_rebuilt_demo_reseeds_and_a_new_port_moves_the_destination(
     assert after == {c["email"] for c in customers + others} and after != before
     host = activations.get_destination(Workspace(settings), DEMO_DESTINATION).host
     assert host == f"http://127.0.0.1:{os.environ['WORKBENCH_DEMO_SANDBOX_PORT']}"
+
+
+def test_after_a_rebuilt_demo_the_demo_activations_run_on_new_lists_by_themselves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demo_environment(monkeypatch, tmp_path / "home")
+    small = ["demo", "--events-per-customer", "1", "--orders-per-customer", "1"]
+    _captured(lambda: cli.main([*small, "--customers", "300"]))
+    settings = Settings()
+    try:
+        with Workspace(settings) as ws:
+            early = {"column": "id", "op": "lt", "value": 101}
+            ws.store.save_segment({"name": "early", "entity": "customers", "filter": early})
+            activations.activate(ws, "early")
+            assert activations.run(ws, "early", options=FAST).status == "succeeded"
+            old_list = activations.get_activation(ws, "early").list_id
+            waiting = ws.store.create_run("early", {"status": "needs_approval"})  # an old plan
+        output = _captured(lambda: cli.main([*small, "--customers", "400", "--force"]))
+        assert "early will create new lists on their next run" in output
+        with Workspace(settings) as ws:
+            assert activations.get_activation(ws, "early").list_id is None
+            assert ws.store.read_snapshot("early").is_empty()
+            assert activations.get_run(ws, waiting).status == "abandoned"
+            url = ensure_demo_sandbox(ws)
+            assert url is not None and SandboxRemote(url).find_list("early") is None  # gone
+            record = activations.run(ws, "early", options=FAST)  # no --recreate-list needed
+            assert record.status == "succeeded", record.message
+            new_list = activations.get_activation(ws, "early").list_id
+            emails = ws.cursor().sql("SELECT email FROM customers WHERE id < 101").fetchall()
+        assert new_list not in (None, old_list)
+        contacts = sandbox_contacts(url)
+        primary = {c["email"]: c["email"] for c in contacts}
+        primary.update({a: c["email"] for c in contacts for a in c["alternate_emails"]})
+        wanted = {normalise_email(raw) for (raw,) in emails} & primary.keys()
+        assert SandboxRemote(url).list_members(str(new_list)) == {primary[e] for e in wanted}
+    finally:
+        stop_demo_sandbox(settings)
+
+
+def test_a_demo_activation_running_during_the_rebuild_is_named_with_what_to_do(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(home=tmp_path / "home", warehouse=None)
+    with Workspace(settings) as ws:
+        for name, destination in (("idle", DEMO_DESTINATION), ("busy", DEMO_DESTINATION),
+                                  ("elsewhere", "real-sendgrid")):  # fmt: skip
+            ws.store.save_activation(name, {"segment": "s", "destination": destination,
+                                            "list_id": f"L-{name}"})  # fmt: skip
+            ws.store.confirm_added(name, [(f"{name}@x.org", "c1")], None)
+        owner = sync_lock.acquire(ws.store, "busy")
+        try:
+            assert forget_demo_lists(settings) == (["idle"], ["busy"])
+        finally:
+            sync_lock.release(ws.store, owner)
+        lists = {a.name: a.list_id for a in activations.list_activations(ws)}
+        assert lists == {"idle": None, "busy": "L-busy", "elsewhere": "L-elsewhere"}
+        assert ws.store.read_snapshot("idle").is_empty()
+        assert ws.store.read_snapshot("elsewhere").height == 1
+    summary = DemoSandboxSummary(settings.home, "http://127.0.0.1:1", DEMO_DESTINATION,
+                                 1, 0, 0, 1, True, 0.1, ("idle",), ("busy",))  # fmt: skip
+    assert "busy ran during the rebuild: once it ends, run it again with --recreate-list" in str(
+        summary
+    )

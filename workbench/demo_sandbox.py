@@ -8,6 +8,11 @@ is only an *alternate* email of a contact; a few contacts carry an ``external_id
 5% addresses that are not customers, and the destination ``demo-sandbox`` points at it on
 loopback with the demo key. So "only existing contacts are added" is visible out of the box.
 
+A rebuilt demo (``demo --force``) replaces the account's contacts and lists, so the demo
+destination's activations forget their old list ids and member snapshots (:func:`forget_demo_lists`)
+and their next run creates a new list: no ``--recreate-list`` needed. Runs those activations left
+unfinished or waiting for approval are abandoned (their plans name contacts that are gone).
+
 The sandbox process (:func:`ensure_demo_sandbox`, :func:`stop_demo_sandbox`) lives in
 ``workbench.demo_sandbox_process``; its public names are re-exported here.
 """
@@ -34,10 +39,11 @@ from workbench.demo_sandbox_process import demo_sandbox_url as demo_sandbox_url 
 from workbench.demo_sandbox_process import ensure_demo_sandbox as ensure_demo_sandbox
 from workbench.demo_sandbox_process import stop_demo_sandbox as stop_demo_sandbox
 from workbench.demo_vocabulary import FIRST_NAMES, LAST_NAMES
+from workbench.destinations.sendgrid import sync_lock
 from workbench.destinations.sendgrid.sandbox import FULL_SCOPES
 from workbench.destinations.sendgrid.sandbox import store as sandbox_store
 from workbench.emails import is_valid_email, normalise_email
-from workbench.errors import NotFoundError
+from workbench.errors import ConflictError, NotFoundError
 from workbench.secrets import key_file_path, save_api_key
 from workbench.warehouse import open_warehouse
 from workbench.workspace import Workspace
@@ -49,6 +55,7 @@ NON_CUSTOMER_SHARE = 0.05  # extra contacts, relative to the number of customers
 ALTERNATE_DOMAIN = "home.example.net"  # primary emails of alternate-email contacts
 NON_CUSTOMER_DOMAIN = "prospects.example.org"  # never a demo customer's domain
 SEED_MARKER = "demo_seed"
+OPEN_RUNS = ("planned", "applying", "needs_approval")  # runs that would still touch the list
 RESET_TABLES = ("contacts", "alternate_emails", "members", "lists", "jobs", "changes", "exports")
 
 
@@ -65,6 +72,8 @@ class DemoSandboxSummary:
     non_customer_contacts: int
     seeded: bool
     seconds: float
+    forgotten: tuple[str, ...] = ()  # demo activations that start over on a new list
+    busy: tuple[str, ...] = ()  # demo activations running during the rebuild
 
     @property
     def contacts(self) -> int:
@@ -78,7 +87,19 @@ class DemoSandboxSummary:
             f"({self.customer_contacts:,} customers, {self.alternate_contacts:,} of them by an "
             f"alternate email, {self.non_customer_contacts:,} not customers); destination "
             f"{self.destination!r} -> {self.url} (started on first use), in {self.seconds:.1f} s"
+            + self._restarts()
         )
+
+    def _restarts(self) -> str:
+        """What the rebuild means for the demo activations, if any."""
+        text = ""
+        if self.forgotten:
+            text += (f"\nthe old demo lists are gone: {', '.join(self.forgotten)} will create "
+                     "new lists on their next run")  # fmt: skip
+        if self.busy:
+            text += (f"\n{', '.join(self.busy)} ran during the rebuild: once it ends, run it "
+                     "again with --recreate-list")  # fmt: skip
+        return text
 
 
 def demo_sandbox_port(settings: Settings) -> int:
@@ -189,11 +210,42 @@ def _ensure_destination(settings: Settings, url: str) -> None:
         save_api_key(settings.home, DEMO_DESTINATION, DEMO_API_KEY)
 
 
+ABANDONED = "the demo SendGrid account was rebuilt: this run's list and contacts are gone"
+
+
+def _forget_list(ws: Workspace, name: str) -> None:
+    """Under the activation's lock: abandon its open runs, forget its list id and snapshot."""
+    with sync_lock.locked(ws.store, name):
+        for run in ws.store.list_runs(name, limit=20):
+            if run["status"] in OPEN_RUNS:
+                ws.store.update_run(int(run["id"]), status="abandoned", message=ABANDONED)
+        snapshot = ws.store.read_snapshot(name)
+        ws.store.confirm_removed(name, snapshot.get_column("email").to_list())
+        config = ws.store.get_activation(name)
+        ws.store.save_activation(name, {**config, "list_id": None, "created_by_us": False})
+
+
+def forget_demo_lists(settings: Settings) -> tuple[list[str], list[str]]:
+    """After the demo account was reseeded: every demo-destination activation forgets its list
+    and snapshot. Returns the names forgotten and those skipped because a run held them."""
+    forgotten, busy = [], []
+    with Workspace(settings) as ws:
+        for doc in ws.store.list_activations(destination=DEMO_DESTINATION):
+            try:
+                _forget_list(ws, doc.name)
+            except ConflictError:
+                busy.append(doc.name)
+            else:
+                forgotten.append(doc.name)
+    return forgotten, busy
+
+
 def seed_demo_sandbox(settings: Settings) -> DemoSandboxSummary:
     """Seed the demo sandbox state from the demo warehouse and create the demo destination.
 
     Deterministic and idempotent: the same warehouse and seed leave the state untouched; a
-    rebuilt warehouse replaces the sandbox's contacts and lists. The sandbox is not started.
+    rebuilt warehouse replaces the sandbox's contacts and lists, and the demo activations
+    forget their old lists. The sandbox is not started.
     """
     started = time.perf_counter()
     customers, others = demo_contacts(settings)
@@ -201,6 +253,7 @@ def seed_demo_sandbox(settings: Settings) -> DemoSandboxSummary:
     seeded = _seed_state(path, customers + others)
     url = f"http://127.0.0.1:{demo_sandbox_port(settings)}"
     _ensure_destination(settings, url)
+    forgotten, busy = forget_demo_lists(settings) if seeded else ([], [])
     return DemoSandboxSummary(
         state_path=path,
         url=url,
@@ -211,6 +264,8 @@ def seed_demo_sandbox(settings: Settings) -> DemoSandboxSummary:
         non_customer_contacts=len(others),
         seeded=seeded,
         seconds=time.perf_counter() - started,
+        forgotten=tuple(forgotten),
+        busy=tuple(busy),
     )
 
 
