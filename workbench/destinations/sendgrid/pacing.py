@@ -40,35 +40,59 @@ class RetryPolicy:
 
 
 class EndpointPacer:
-    """Per endpoint: the time before which no call may be made (budget exhausted)."""
+    """Per endpoint: the time before which no call may be made (budget exhausted).
+
+    Calls in flight count against the budget the last answer reported, so several threads
+    calling one endpoint (upserts sent two at a time) wait for the reset instead of drawing
+    429s: ``reserve`` before sending, ``release`` after the answer.
+    """
 
     def __init__(self, clock: Callable[[], float], max_wait: float) -> None:
         self._clock = clock
         self._max_wait = max_wait
         self._blocked_until: dict[str, float] = {}
+        self._budget: dict[str, tuple[int, float]] = {}  # remaining after last answer, reset
+        self._in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def wait_time(self, endpoint: str) -> float:
         """Seconds to wait before calling ``endpoint`` (0 when its budget is not exhausted)."""
         with self._lock:
-            until = self._blocked_until.get(endpoint)
-            if until is None:
-                return 0.0
-            remaining = until - self._clock()
-            if remaining <= 0:
-                del self._blocked_until[endpoint]
-                return 0.0
-            return min(remaining, self._max_wait)
+            return self._wait_locked(endpoint, self._clock())
+
+    def _wait_locked(self, endpoint: str, now: float) -> float:
+        until = self._blocked_until.get(endpoint)
+        if until is not None and until <= now:
+            del self._blocked_until[endpoint]
+            until = None
+        remaining, reset_at = self._budget.get(endpoint, (1, 0.0))
+        if reset_at > now and remaining - self._in_flight[endpoint] <= 0:
+            until = max(until or 0.0, reset_at)
+        return 0.0 if until is None else min(until - now, self._max_wait)
+
+    def reserve(self, endpoint: str) -> float:
+        """Count one more call to ``endpoint`` in flight; the seconds to wait before sending it
+        (0 when the budget allows it now)."""
+        with self._lock:
+            wait = self._wait_locked(endpoint, self._clock())
+            self._in_flight[endpoint] += 1
+            return wait
+
+    def release(self, endpoint: str) -> None:
+        """A call reserved with ``reserve`` has its answer (or failed)."""
+        with self._lock:
+            self._in_flight[endpoint] -= 1
 
     def observe(self, endpoint: str, headers: Any) -> None:
         """Read an answer's rate-limit headers; block the endpoint until reset when none remain."""
         remaining = header(headers, "X-RateLimit-Remaining")
         if remaining is None or not remaining.strip().lstrip("-").isdigit():
             return
-        if int(remaining) > 0:
-            return
         reset_at = reset_time(headers, self._clock)
         if reset_at is not None:
+            with self._lock:
+                self._budget[endpoint] = (int(remaining), reset_at)
+        if int(remaining) <= 0 and reset_at is not None:
             self.block_until(endpoint, reset_at)
 
     def block_until(self, endpoint: str, until: float) -> None:

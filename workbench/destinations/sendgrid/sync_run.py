@@ -113,7 +113,7 @@ def run(
             message = "waiting for approval: " + "; ".join(plan.guard_problems)
             ws.store.update_run(run_id, status="needs_approval", message=message)
             return record(ctx, run_id, started)
-        return apply_run(ctx, run_id, started)
+        return apply_run(ctx, run_id, started, list_checked=True)
 
 
 def plan_run(
@@ -172,14 +172,21 @@ def supersede_waiting_runs(ctx: Context) -> None:
             )
 
 
-def apply_run(ctx: Context, run_id: int, started: float | None = None) -> RunRecord:
-    """Resolve the list, send (or resume) the run's batches, follow them and record the end."""
+def apply_run(
+    ctx: Context, run_id: int, started: float | None = None, *, list_checked: bool = False
+) -> RunRecord:
+    """Resolve the list, send (or resume) the run's batches, follow them and record the end.
+
+    ``list_checked``: the list was just checked (or found or created) while planning this
+    run, so it is not read once more before sending (a resumed or approved run checks it).
+    """
     started = time.monotonic() if started is None else started
     store = ctx.ws.store
     try:
-        list_id = store.get_run(run_id).get("list_id") or resolve_list(ctx, list_name_of(ctx))
+        stored = store.get_run(run_id).get("list_id") or ctx.activation.list_id
+        list_id = stored or resolve_list(ctx, list_name_of(ctx))  # found or created: it exists
         store.update_run(run_id, status="applying", list_id=list_id)
-        if not stored_list_exists(ctx.client, list_id):
+        if stored and not list_checked and not stored_list_exists(ctx.client, list_id):
             raise list_deleted_error(list_name_of(ctx), list_id)
         batches = load_batches(store, run_id)
         applier = Applier(

@@ -135,12 +135,14 @@ class Transport:
         """Run ``send`` until it succeeds, a terminal error comes, or the retries run out."""
         attempt = rate_waits = 0
         while True:
-            self._wait(self.pacer.wait_time(endpoint))
+            self._wait(self.pacer.reserve(endpoint))  # counted in flight, waited or not
             try:
                 return send()
             except Exception as exc:  # the one boundary: map every failure
                 error = map_failure(exc, what=what, secret=self._api_key, clock=self._clock)
                 self.pacer.observe(endpoint, getattr(exc, "headers", None))
+            finally:
+                self.pacer.release(endpoint)
             delay = self._retry_delay(error, attempt, rate_waits)
             if delay is None or not (idempotent or isinstance(error, RateLimited)):
                 raise error
