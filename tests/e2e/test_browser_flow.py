@@ -1,16 +1,17 @@
 """The whole product through a real browser: build, save, activate, preview, push, check.
 
-A fresh Streamlit server over a fresh demo home (2,000 customers, the demo SendGrid sandbox)
-is driven by headless Chromium exactly as an analyst would: a two-condition segment built with
-widgets (country is one of SE, DE and plan is pro), saved, activated with defaults in one
-click, previewed, pushed. Every number the pages show is compared with figures computed in the
-test from the same warehouse and the sandbox (plain DuckDB SQL, the engine's count and
-preview), and the sandbox's list must hold exactly segment ∩ contacts at the end. A screenshot
-of each page goes to ``test-artifacts/``.
+A fresh Streamlit server over a fresh demo home (2,000 customers, the demo SendGrid sandbox),
+whose sidebar names every page (the home page "Home"), is driven by headless Chromium exactly
+as an analyst would: a two-condition segment built with widgets (country is one of SE, DE and
+plan is pro), saved, activated with defaults in one click, previewed, pushed. Every number the
+pages show is compared with figures computed in the test from the same warehouse and the
+sandbox (plain DuckDB SQL, the engine's count and preview), and the sandbox's list must hold
+exactly segment ∩ contacts at the end. A screenshot of each page goes to ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from workbench.emails import is_valid_email, normalise_email
 from workbench.segments import count
 from workbench.workspace import Workspace
 
+SIDEBAR = ["Home", "Segments", "Destination", "Activations", "Runs"]
 SEGMENT = "Nordic pro"
 COUNTRIES = ["SE", "DE"]
 PLAN = "pro"
@@ -146,6 +148,10 @@ def test_a_segment_built_in_the_browser_lands_exactly_on_the_sandbox_list(
     base = app_server.url
     open_page(page, base, "Audience Workbench")
     expect_metric(page, "Saved segments", 0)
+    links = page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
+    expect(links).to_have_count(len(SIDEBAR))
+    for link, title in zip(links.all(), SIDEBAR, strict=True):  # "Home", not the file's "app"
+        expect(link).to_have_text(re.compile(rf"{title}$"))
     shot(page, artifacts, "1_home")
     with Workspace(app_server.settings()) as ws:  # the warehouse read-only, as the app does
         open_page(page, f"{base}/Segments", "Segments")

@@ -15,7 +15,7 @@ from workbench.segments import count
 from workbench.store import Store
 from workbench.workspace import Workspace
 
-PAGE = "pages/1_Segments.py"
+PAGE = "app_pages/segments.py"
 
 
 @pytest.fixture
