@@ -132,6 +132,16 @@ def test_a_collision_across_the_sides_is_not_a_match() -> None:
     assert diff.unchanged.is_empty()
 
 
+def test_a_collision_among_true_matches_drops_only_the_collided_pair() -> None:
+    mine, theirs = colliding_emails(bits=12, count=2)
+    common = [f"both{i}@x.com" for i in range(50)]
+    diff = diff_members(
+        desired_frame([mine, *common]), snapshot_frame([theirs, *common]), hash_bits=12
+    )
+    assert (emails_of(diff.to_add), emails_of(diff.to_remove)) == ([mine], [theirs])
+    assert emails_of(diff.unchanged) == sorted(common)
+
+
 def test_a_collision_inside_one_side_keeps_the_true_match() -> None:
     first, second, third = colliding_emails(bits=8, count=3)
     diff = diff_members(

@@ -7,10 +7,17 @@ exactly the set difference of the email strings, in both directions, plus the in
 
 How it stays fast at millions of rows: each email is hashed to 64 bits (fixed seed); hash and
 row number are packed into one integer so a single integer sort per side orders the rows by
-hash, and a merge join of the two sorted sides pairs rows with equal hashes. Every pair is
-then confirmed by comparing the email strings, so a hash collision can never turn into a
-wrong answer: a collided pair simply is not a match (buckets holding several rows of one side
-are settled by string comparison up front). Independent steps run on two threads.
+hash, and a merge join of the two sorted sides pairs rows whose hashes share a bucket. A bucket
+holding several rows of one side is settled by comparing the strings. The one-to-one pairs are
+confirmed by a second, independent 64-bit hash of every email ("check hash"), without looking
+any pair up: the check hashes of the matched rows are summed on each side in its own order,
+and equal emails contribute equally, so a pair of different emails that collided on the first
+hash shows as unequal sums; then, and only then, pairs are compared one by one and the
+collided ones dropped. A wrong answer needs two different emails that collide on both hashes
+and leave the sums equal, a chance of about 2**-64 for each first-hash collision (at 5M
+emails per side and 5% churn, a run needs the one-by-one check about once in 35). Comparing every pair's strings
+instead would read the desired side's strings in random order, which costs more than the
+rest of the diff. Independent steps run on two threads.
 
 The outputs are sorted by email. When the snapshot is already in email order (as the outputs
 of a previous diff are, so store snapshots in that order), the large ``unchanged`` and
@@ -26,7 +33,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import polars as pl
 
-from workbench.emails import email_hashes, rows_by_hash, rows_sharing_a_bucket
+from workbench.email_hashing import (
+    email_check_hashes,
+    email_hashes,
+    rows_by_hash,
+    rows_in_shared_buckets,
+)
 from workbench.errors import InputError
 
 EMAIL = "email"
@@ -114,17 +126,17 @@ def diff_members(
     """Compare the desired members with the list's last confirmed snapshot.
 
     Both frames need a text ``email`` column without nulls or duplicates; ``snapshot`` also
-    needs ``contact_id``. ``hash_bits`` narrows the hash (a test knob that forces
+    needs ``contact_id``. ``hash_bits`` narrows the first hash (a test knob that forces
     collisions); the answer is the same for every width. Raises ``InputError``.
     """
     desired = _checked_side(desired, "desired", (EMAIL,))
     snapshot = _checked_side(snapshot, "snapshot", (EMAIL, CONTACT_ID))
     with ThreadPoolExecutor(_WORKERS) as pool:
         ordered_snapshot = pool.submit(_with_email_order_flag, snapshot)
-        pairs = _candidate_pairs(
+        matches = _matched_rows(
             pool, desired.get_column(EMAIL), snapshot.get_column(EMAIL), hash_bits
         )
-        return _confirmed_diff(pool, desired, ordered_snapshot.result(), pairs)
+        return _diff_from_matches(pool, desired, ordered_snapshot.result(), matches)
 
 
 def _checked_side(frame: pl.DataFrame, side: str, required: tuple[str, ...]) -> pl.DataFrame:
@@ -154,83 +166,115 @@ def _require_columns(frame: pl.DataFrame, side: str, required: tuple[str, ...]) 
         )
 
 
-def _candidate_pairs(
+@dataclass(frozen=True)
+class _HashedSide:
+    """One side's rows in hash order (``bucket``, ``row``), the buckets holding several of its
+    rows, and every row's check hash."""
+
+    by_hash: pl.DataFrame
+    shared_buckets: pl.Series
+    check: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Matches:
+    """Row numbers of the desired and snapshot rows holding the same email (one pair per
+    email), and each side's check hashes."""
+
+    d_rows: np.ndarray
+    s_rows: np.ndarray
+    d_check: np.ndarray
+    s_check: np.ndarray
+
+    def confirmed_by_check_hashes(self) -> _Matches:
+        """Only the pairs whose check hashes agree (the others are hash collisions)."""
+        same = self.d_check[self.d_rows] == self.s_check[self.s_rows]
+        return replace(self, d_rows=self.d_rows[same], s_rows=self.s_rows[same])
+
+
+def _matched_rows(
     pool: Executor, desired: pl.Series, snapshot: pl.Series, hash_bits: int
-) -> pl.DataFrame:
-    """One-to-one row pairs ``d``, ``s`` (u64) whose emails hash alike, not yet confirmed.
-
-    Pairs from a hash bucket that holds several rows on one side are settled here by
-    comparing strings, so what is left pairs each row at most once."""
+) -> _Matches:
+    """Pair the rows whose first hashes share a bucket (a merge join of the two hash-ordered
+    sides). A bucket holding several rows on one side is settled here by comparing the
+    strings; one-to-one pairs are checked later, all at once (see ``_diff_from_matches``)."""
     row_bits = max(len(desired) - 1, len(snapshot) - 1, 1).bit_length()
-    other_side = pool.submit(_side_by_hash, snapshot, "snapshot", hash_bits, row_bits)
-    by_hash_d, shared_d = _side_by_hash(desired, "desired", hash_bits, row_bits)
-    by_hash_s, shared_s = other_side.result()
-    pairs = by_hash_d.join(by_hash_s, on="bucket", how="inner", suffix="_s")
-    pairs = pairs.select(d="row", s="row_s")
-    if shared_d.is_empty() and shared_s.is_empty():
-        return pairs
-    ambiguous = pairs.get_column("d").is_in(shared_d.implode()) | pairs.get_column("s").is_in(
-        shared_s.implode()
-    )
-    settled = pairs.filter(ambiguous)
-    same = desired.gather(settled.get_column("d")) == snapshot.gather(settled.get_column("s"))
-    return pl.concat([pairs.filter(~ambiguous), settled.filter(same)])
+    other_side = pool.submit(_hashed_side, snapshot, "snapshot", hash_bits, row_bits)
+    mine, theirs = _hashed_side(desired, "desired", hash_bits, row_bits), other_side.result()
+    pairs = mine.by_hash.join(theirs.by_hash, on="bucket", how="inner", suffix="_s")
+    shared = pl.concat([mine.shared_buckets, theirs.shared_buckets])
+    if not shared.is_empty():
+        ambiguous = pairs.get_column("bucket").is_in(shared.implode())
+        settled = pairs.filter(ambiguous)
+        same = desired.gather(settled.get_column("row")) == snapshot.gather(
+            settled.get_column("row_s")
+        )
+        pairs = pl.concat([pairs.filter(~ambiguous), settled.filter(same)])
+    d_rows, s_rows = pairs.get_column("row").to_numpy(), pairs.get_column("row_s").to_numpy()
+    return _Matches(d_rows, s_rows, mine.check, theirs.check)
 
 
-def _side_by_hash(
-    emails: pl.Series, side: str, hash_bits: int, row_bits: int
-) -> tuple[pl.DataFrame, pl.Series]:
-    """One side's rows ordered by hash, and the rows that share a hash bucket."""
+def _hashed_side(emails: pl.Series, side: str, hash_bits: int, row_bits: int) -> _HashedSide:
+    """Hash one side twice and order its rows by the first hash; refuse repeated emails."""
     by_hash = rows_by_hash(email_hashes(emails, bits=hash_bits), bits=hash_bits, row_bits=row_bits)
-    shared = rows_sharing_a_bucket(by_hash)
-    _reject_duplicates(emails.gather(shared), side)
-    return by_hash, shared
+    shared = rows_in_shared_buckets(by_hash)
+    _reject_duplicates(emails.gather(shared.get_column("row")), side)
+    return _HashedSide(by_hash, shared.get_column("bucket").unique(), email_check_hashes(emails))
 
 
-def _confirmed_diff(
-    pool: Executor, desired: pl.DataFrame, snapshot: pl.DataFrame, pairs: pl.DataFrame
+def _diff_from_matches(
+    pool: Executor, desired: pl.DataFrame, snapshot: pl.DataFrame, matches: _Matches
 ) -> MembershipDiff:
-    """The diff, once the paired emails are compared as strings (a pair of different emails
-    that share a hash is no match). ``to_add`` is built meanwhile, and rebuilt if a
-    collision turns up."""
-    in_snapshot, in_desired, desired_rows = _pair_masks(desired.height, snapshot.height, pairs)
+    """The three frames, from the matched rows. ``to_add`` is sorted on a worker meanwhile;
+    ``to_remove`` and ``unchanged`` come out of the snapshot in its own order."""
+    in_snapshot, in_desired = _matched_masks(desired.height, snapshot.height, matches)
+    if not _same_check_sums(matches, in_snapshot, in_desired):
+        matches = matches.confirmed_by_check_hashes()
+        in_snapshot, in_desired = _matched_masks(desired.height, snapshot.height, matches)
     to_add = pool.submit(_sorted_by_email, desired.filter(pl.Series(~in_snapshot)))
     kept = snapshot.filter(pl.Series(in_desired))
-    from_desired = desired.gather(pl.Series(desired_rows))
-    same = _equal_emails(pool, kept.get_column(EMAIL), from_desired.get_column(EMAIL))
-    if not same.all():
-        in_snapshot[desired_rows[~same]] = False
-        in_desired[np.flatnonzero(in_desired)[~same]] = False
-        kept, from_desired = kept.filter(pl.Series(same)), from_desired.filter(pl.Series(same))
-        to_add = pool.submit(_sorted_by_email, desired.filter(pl.Series(~in_snapshot)))
+    from_desired = _desired_columns_of(desired, matches, in_desired)
+    unchanged = _unchanged_frame(kept, from_desired, desired.columns)
     return MembershipDiff(
         to_add=to_add.result(),
         to_remove=_sorted_by_email(snapshot.filter(pl.Series(~in_desired))),
-        unchanged=_sorted_by_email(_unchanged_frame(kept, from_desired)),
+        unchanged=_sorted_by_email(unchanged),
     )
 
 
-def _pair_masks(
-    desired_height: int, snapshot_height: int, pairs: pl.DataFrame
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Which desired rows are paired, which snapshot rows are, and the desired row paired
-    with each paired snapshot row (in snapshot order)."""
-    d_rows, s_rows = pairs.get_column("d").to_numpy(), pairs.get_column("s").to_numpy()
+def _matched_masks(
+    desired_height: int, snapshot_height: int, matches: _Matches
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which desired rows are matched, and which snapshot rows are."""
     in_snapshot = np.zeros(desired_height, dtype=bool)
-    in_snapshot[d_rows] = True
+    in_snapshot[matches.d_rows] = True
     in_desired = np.zeros(snapshot_height, dtype=bool)
-    in_desired[s_rows] = True
-    desired_row_of = np.zeros(snapshot_height, dtype=np.uint64)
-    desired_row_of[s_rows] = d_rows
-    return in_snapshot, in_desired, desired_row_of[in_desired]
+    in_desired[matches.s_rows] = True
+    return in_snapshot, in_desired
 
 
-def _equal_emails(pool: Executor, left: pl.Series, right: pl.Series) -> np.ndarray:
-    """Element-wise equality of two equally long string columns, in two halves at once."""
-    half = len(left) // 2
-    second = pool.submit(lambda: (left.slice(half) == right.slice(half)).to_numpy())
-    first = (left.slice(0, half) == right.slice(0, half)).to_numpy()
-    return np.concatenate([first, second.result()])
+def _same_check_sums(matches: _Matches, in_snapshot: np.ndarray, in_desired: np.ndarray) -> bool:
+    """Whether the check hashes of the matched rows add up to the same sum on both sides
+    (modulo 2**64), read in each side's own order, so no pair has to be looked up.
+
+    Truly equal pairs contribute equal check hashes, so a pair of different emails that
+    collided on the first hash shows as unequal sums (but for a 2**-64 chance)."""
+    mine = np.add.reduce(matches.d_check, where=in_snapshot, dtype=np.uint64)
+    theirs = np.add.reduce(matches.s_check, where=in_desired, dtype=np.uint64)
+    return bool(mine == theirs)
+
+
+def _desired_columns_of(
+    desired: pl.DataFrame, matches: _Matches, in_desired: np.ndarray
+) -> pl.DataFrame:
+    """The desired side's columns other than the email, for the matched snapshot rows in
+    snapshot order (an empty frame when the desired side has no other column)."""
+    others = desired.drop(EMAIL)
+    if not others.columns:
+        return others.clear(int(in_desired.sum()))
+    desired_row_of = np.empty(len(in_desired), dtype=matches.d_rows.dtype)
+    desired_row_of[matches.s_rows] = matches.d_rows
+    return others.gather(pl.Series(desired_row_of[in_desired]))
 
 
 def _reject_duplicates(shared: pl.Series, side: str) -> None:
@@ -244,15 +288,17 @@ def _reject_duplicates(shared: pl.Series, side: str) -> None:
         )
 
 
-def _unchanged_frame(kept: pl.DataFrame, from_desired: pl.DataFrame) -> pl.DataFrame:
-    """The desired columns of the matched rows, then the snapshot's other columns (those the
-    desired side has too get the suffix ``_snapshot``); the email column is the snapshot's."""
+def _unchanged_frame(
+    kept: pl.DataFrame, from_desired: pl.DataFrame, desired_columns: list[str]
+) -> pl.DataFrame:
+    """The desired columns in their order (the email from ``kept``, the others from
+    ``from_desired``, matched row by row), then the kept snapshot rows' other columns (those
+    the desired side has too get the suffix ``_snapshot``)."""
     others = kept.drop(EMAIL)
     clashing = {c: c + SNAPSHOT_SUFFIX for c in others.columns if c in from_desired.columns}
     others = others.rename(clashing)
-    columns = [kept.get_column(EMAIL), *from_desired.drop(EMAIL).get_columns()]
-    return pl.DataFrame([*columns, *others.get_columns()]).select(
-        [*from_desired.columns, *others.columns]
+    return pl.DataFrame(
+        [kept.get_column(EMAIL), *from_desired.get_columns(), *others.get_columns()]
     )
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from workbench.email_hashing import email_hashes, rows_by_hash, rows_in_shared_buckets
 from workbench.errors import CatalogError
 
 LOCAL_PART_PATTERN = r"[a-z0-9+_'-]+(?:\.[a-z0-9+_'-]+)*"
@@ -47,9 +48,6 @@ REASON_INVALID = "invalid"
 REASON_DUPLICATE = "duplicate"
 DROP_REASONS = (REASON_NULL, REASON_INVALID, REASON_DUPLICATE)
 
-# Fixed seed: the hash only finds candidate duplicates inside one call, and every candidate
-# is confirmed by comparing the strings themselves.
-_HASH_SEED = 0x5EED_E4A1
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
 # The same pattern for polars (Rust regex) without Unicode mode: it only holds ASCII classes,
 # so it matches exactly the same strings, a little faster.
@@ -162,56 +160,6 @@ def _rejected_rows(checked: pl.DataFrame, rows: np.ndarray, key_column: str) -> 
         reason=pl.when(blank).then(pl.lit(REASON_NULL)).otherwise(pl.lit(REASON_INVALID)),
         duplicate_of=pl.lit(None, dtype=checked.schema[key_column]),
     )
-
-
-def email_hashes(emails: pl.Series, *, bits: int = 64) -> pl.Series:
-    """64-bit hashes of an email column with a fixed seed (nulls hash to a fixed value).
-
-    ``bits`` below 64 keeps only that many low bits: a test knob that forces collisions, so
-    the exact fallbacks of :func:`normalise_emails` and ``diff_members`` get exercised.
-    """
-    if not 1 <= bits <= 64:
-        raise ValueError(f"hash width must be 1..64 bits, got {bits}")
-    hashes = emails.hash(_HASH_SEED)
-    if bits == 64:
-        return hashes
-    return pl.select(hashes % pl.lit(2**bits, dtype=pl.UInt64)).to_series()
-
-
-def rows_by_hash(hashes: pl.Series, *, bits: int = 64, row_bits: int | None = None) -> pl.DataFrame:
-    """Row numbers ordered by hash, as two u64 columns ``bucket`` (sorted) and ``row``.
-
-    Hash and row number are packed into one u64 (the hash's top bits above the row number's
-    bits) so one integer sort does the work; ``bucket`` is those top bits. Rows whose emails
-    are equal always share a bucket, and inside a bucket rows are in ascending row order.
-    A bucket may also hold different emails (a collision): callers compare the strings.
-    Two calls give comparable buckets when they get the same ``bits`` and ``row_bits``.
-    """
-    row_bits = row_bits or max(len(hashes) - 1, 1).bit_length()
-    kept_bits = min(bits, 64 - row_bits)
-    packed = hashes.to_numpy() >> np.uint64(bits - kept_bits)  # a fresh array: edited in place
-    packed <<= np.uint64(row_bits)
-    packed |= np.arange(len(hashes), dtype=np.uint64)
-    packed.sort()  # keys are unique (row numbers), so stability is moot
-    rows = packed & np.uint64(2**row_bits - 1)
-    packed >>= np.uint64(row_bits)
-    return pl.DataFrame([pl.Series("bucket", packed).set_sorted(), pl.Series("row", rows)])
-
-
-def rows_in_shared_buckets(by_hash: pl.DataFrame) -> pl.DataFrame:
-    """The rows of ``by_hash`` whose bucket holds more than one row, still in bucket order."""
-    buckets = by_hash.get_column("bucket").to_numpy()
-    same_as_next = buckets[1:] == buckets[:-1]
-    shared = np.zeros(len(buckets), dtype=bool)
-    shared[1:] |= same_as_next
-    shared[:-1] |= same_as_next
-    return by_hash.filter(pl.Series(shared))
-
-
-def rows_sharing_a_bucket(by_hash: pl.DataFrame) -> pl.Series:
-    """The row numbers (ascending, u64) whose bucket holds more than one row."""
-    rows = np.sort(rows_in_shared_buckets(by_hash).get_column("row").to_numpy())
-    return pl.Series("row", rows, dtype=pl.UInt64)
 
 
 def _select_members(
