@@ -1,9 +1,10 @@
-"""The app: the sidebar navigation over every page, and the home page (what is set up, what
-ran, what needs attention).
+"""Home page: what is set up, what ran, what needs attention.
 
-The other pages live in ``app_pages/``. The folder is not called ``pages/`` on purpose: with a
-``pages/`` folder Streamlit builds its legacy navigation too, which names this page "app" in
-the sidebar and, under AppTest, runs page files without this script.
+A classic multipage app: this script is the home page and the other pages are the files in
+``pages/`` (URLs /Segments, /Destination, /Activations, /Runs). Streamlit's automatic sidebar
+list is hidden (``[client] showSidebarNavigation = false`` in ``.streamlit/config.toml``),
+because it would name this page "app" after its file; every page draws our own list instead
+with ``workbench.ui.sidebar_navigation``, where this page is "Home".
 """
 
 from __future__ import annotations
@@ -13,15 +14,7 @@ import streamlit as st
 from workbench.errors import WorkbenchError
 from workbench.overview import Overview, next_steps, workspace_overview
 from workbench.run_views import status_said_once, when
-from workbench.ui import page_link, show_error, workspace
-
-ICON = ":material/campaign:"
-PAGES = (  # file, sidebar title, URL path, icon
-    ("app_pages/segments.py", "Segments", "Segments", ":material/filter_alt:"),
-    ("app_pages/destination.py", "Destination", "Destination", ":material/outgoing_mail:"),
-    ("app_pages/activations.py", "Activations", "Activations", ":material/rocket_launch:"),
-    ("app_pages/runs.py", "Runs", "Runs", ":material/history:"),
-)
+from workbench.ui import HOME_ICON, page_link, show_error, sidebar_navigation, workspace
 
 
 def attention(overview: Overview) -> None:
@@ -35,8 +28,8 @@ def attention(overview: Overview) -> None:
         box = st.error if item.kind == "failed" else st.warning
         message = status_said_once(item.message)
         box(f"Run {item.run_id} of activation **{item.activation}** {what}: {message}")
-    page_link("app_pages/runs.py", "Open the runs", icon=":material/history:")
-    page_link("app_pages/activations.py", "Open the activations", icon=":material/rocket_launch:")
+    page_link("pages/4_Runs.py", "Open the runs", icon=":material/history:")
+    page_link("pages/3_Activations.py", "Open the activations", icon=":material/rocket_launch:")
 
 
 def data(overview: Overview) -> None:
@@ -67,11 +60,11 @@ def set_up(overview: Overview) -> None:
     cols[1].metric("Destinations", overview.destinations)
     cols[2].metric("Activations", overview.activations)
     with cols[0]:
-        page_link("app_pages/segments.py", "Build a segment", icon=":material/filter_alt:")
+        page_link("pages/1_Segments.py", "Build a segment", icon=":material/filter_alt:")
     with cols[1]:
-        page_link("app_pages/destination.py", "Set up SendGrid", icon=":material/outgoing_mail:")
+        page_link("pages/2_Destination.py", "Set up SendGrid", icon=":material/outgoing_mail:")
     with cols[2]:
-        page_link("app_pages/activations.py", "Activate a segment", icon=":material/rocket_launch:")
+        page_link("pages/3_Activations.py", "Activate a segment", icon=":material/rocket_launch:")
 
 
 def latest_runs(overview: Overview) -> None:
@@ -97,7 +90,8 @@ def latest_runs(overview: Overview) -> None:
 
 def home() -> None:
     """The home page: what needs attention, the data, what is set up, the latest runs."""
-    st.set_page_config(page_title="Audience Workbench", page_icon=ICON, layout="wide")
+    st.set_page_config(page_title="Audience Workbench", page_icon=HOME_ICON, layout="wide")
+    sidebar_navigation()
     st.title("Audience Workbench")
     st.caption("Segments over DuckDB, kept equal to SendGrid lists.")
     try:
@@ -109,9 +103,4 @@ def home() -> None:
         section(overview)
 
 
-st.navigation(
-    [
-        st.Page(home, title="Home", icon=ICON, default=True),
-        *(st.Page(path, title=title, url_path=url, icon=icon) for path, title, url, icon in PAGES),
-    ]
-).run()
+home()

@@ -1,4 +1,5 @@
-"""The few Streamlit helpers every page shares: the cached workspace, errors, flash messages.
+"""The few Streamlit helpers every page shares: the sidebar navigation, the cached workspace,
+errors, flash messages.
 
 Pages stay thin: they call these helpers (and those of the other ``workbench.ui_*`` modules,
 the only workbench modules importing streamlit) to render widgets, and ``workbench`` functions
@@ -22,6 +23,25 @@ from workbench.workspace import Workspace
 
 APP_DIR = FilePath(__file__).resolve().parent.parent
 FLASH = "flash"
+HOME_ICON = ":material/campaign:"
+NAVIGATION = (  # page file (relative to app.py), sidebar label, icon
+    ("app.py", "Home", HOME_ICON),
+    ("pages/1_Segments.py", "Segments", ":material/filter_alt:"),
+    ("pages/2_Destination.py", "Destination", ":material/outgoing_mail:"),
+    ("pages/3_Activations.py", "Activations", ":material/rocket_launch:"),
+    ("pages/4_Runs.py", "Runs", ":material/history:"),
+)
+
+
+def sidebar_navigation() -> None:
+    """The sidebar's page list, drawn by every page: the home page says "Home", not "app".
+
+    Streamlit's own list (which names each page after its file) is hidden by
+    ``[client] showSidebarNavigation = false`` in ``.streamlit/config.toml``.
+    """
+    with st.sidebar:
+        for page, label, icon in NAVIGATION:
+            st.page_link(page, label=label, icon=icon)
 
 
 @st.cache_resource(show_spinner="Opening the warehouse…")

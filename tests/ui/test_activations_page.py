@@ -17,7 +17,7 @@ from workbench.destinations.sendgrid.destination import client_for
 from workbench.destinations.sendgrid.sandbox import SandboxServer
 from workbench.workspace import Workspace
 
-PAGE = "app_pages/activations.py"
+PAGE = "pages/3_Activations.py"
 SEED = 11
 FIRST = set(range(1, 151))
 PUSH_TIMEOUT_S = 30.0

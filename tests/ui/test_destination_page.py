@@ -12,7 +12,7 @@ from workbench.destinations.sendgrid.sandbox import SandboxServer
 from workbench.secrets import key_file_path
 from workbench.store import Store
 
-PAGE = "app_pages/destination.py"
+PAGE = "pages/2_Destination.py"
 
 
 @pytest.fixture

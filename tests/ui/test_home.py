@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from tests.ui.conftest import APP, texts
+from tests.ui.conftest import texts
 from workbench.config import Settings
 from workbench.store import Store
 
@@ -59,11 +59,3 @@ def test_home_says_a_failed_runs_http_status_once(app: AppTest, app_env: Setting
     )
     at = app.run()
     assert [e.value for e in at.error] == [f"Run 1 of activation **se** failed: {refused}"]
-
-
-def test_the_sidebar_names_the_home_page_home(app: AppTest) -> None:
-    at = app.run()
-    titles = [page["page_name"] for page in at._registered_pages.values()]
-    assert titles == ["Home", "Segments", "Destination", "Activations", "Runs"]
-    # a pages/ folder next to app.py would bring back Streamlit's legacy navigation ("app")
-    assert not (APP.parent / "pages").exists()

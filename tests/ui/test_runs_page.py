@@ -21,7 +21,7 @@ from workbench.config import Settings
 from workbench.destinations.sendgrid.run_record import RunRecord
 from workbench.store import Store
 
-PAGE = "app_pages/runs.py"
+PAGE = "pages/4_Runs.py"
 LATER = set(range(121, 181))
 
 

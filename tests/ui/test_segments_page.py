@@ -15,7 +15,7 @@ from workbench.segments import count
 from workbench.store import Store
 from workbench.workspace import Workspace
 
-PAGE = "app_pages/segments.py"
+PAGE = "pages/1_Segments.py"
 
 
 @pytest.fixture

@@ -9,15 +9,14 @@ from workbench.activations import get_run, list_runs
 from workbench.errors import WorkbenchError
 
 st.set_page_config(page_title="Runs", page_icon=":material/history:", layout="wide")
+ui.sidebar_navigation()
 st.title("Runs")
 ws = ui.workspace()
 
 names = sorted({r.activation for r in list_runs(ws, limit=1000)})
 if not names:
     st.info("No runs yet: push an activation on the Activations page.")
-    ui.page_link(
-        "app_pages/activations.py", "Open the activations", icon=":material/rocket_launch:"
-    )
+    ui.page_link("pages/3_Activations.py", "Open the activations", icon=":material/rocket_launch:")
     st.stop()
 name = str(st.selectbox("Activation", names, key="runs_activation"))
 records = list_runs(ws, name, limit=200)

@@ -9,6 +9,7 @@ from workbench.activations import reconcile
 from workbench.errors import WorkbenchError
 
 st.set_page_config(page_title="Activations", page_icon=":material/rocket_launch:", layout="wide")
+ui.sidebar_navigation()
 st.title("Activations")
 ws = ui.workspace()
 ui.show_flash()

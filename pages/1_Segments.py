@@ -15,6 +15,7 @@ from workbench.registry import register_entity
 from workbench.ui_segments import DOC
 
 st.set_page_config(page_title="Segments", page_icon=":material/filter_alt:", layout="wide")
+ui.sidebar_navigation()
 st.title("Segments")
 ws = ui.workspace()
 try:

@@ -18,6 +18,7 @@ MODE_TEXT = {
     "mirror": "Mirror: the list holds exactly the segment; anyone else on it is removed",
 }
 st.set_page_config(page_title="Destination", page_icon=":material/outgoing_mail:", layout="wide")
+ui.sidebar_navigation()
 st.title("SendGrid destination")
 ws = ui.workspace()
 if "dest_saved" in st.session_state:  # after a save: open it, and forget the typed key
