@@ -102,3 +102,30 @@ def sandbox_work_seconds(state: Path, log: list[dict[str, Any]], since: float) -
     writes = [e["at"] for e in log if e["at"] >= since and e["endpoint"] in WRITE_ENDPOINTS]
     tail = max(0.0, last_job - max(writes)) if last_job and writes else 0.0
     return float(exports) + tail
+
+
+def timeline(state: Path, log: list[dict[str, Any]], since: float) -> list[str]:
+    """Lines of what happened after ``since``, in time order: each API request (when it was
+    answered) and each job's and export's creation and end, in seconds since ``since``."""
+    events = [
+        (e["at"], f"{e['status']} {e['endpoint'] or e['path']}") for e in log if e["at"] >= since
+    ]
+    conn = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+    try:
+        jobs = conn.execute(
+            "SELECT id, size, created_at, finished_at FROM jobs WHERE created_at >= ?", (since,)
+        ).fetchall()
+        exports = conn.execute(
+            "SELECT id, created_at, completed_at FROM exports WHERE created_at >= ?", (since,)
+        ).fetchall()
+    finally:
+        conn.close()
+    for job_id, size, created, finished in jobs:
+        events.append((created, f"    job {job_id[:8]} created ({size} rows)"))
+        if finished:
+            events.append((finished, f"    job {job_id[:8]} finished"))
+    for export_id, created, completed in exports:
+        events.append((created, f"    export {export_id[:8]} created"))
+        if completed:
+            events.append((completed, f"    export {export_id[:8]} ready"))
+    return [f"{at - since:8.3f} {text}" for at, text in sorted(events)]

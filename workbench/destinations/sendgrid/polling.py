@@ -92,12 +92,10 @@ class JobPace:
         self._rate = 0.0
         self._seen: tuple[str, int, float] | None = None
 
-    def expected_s(self, rows: int) -> float | None:
-        """Seconds a job of ``rows`` rows should take at the pace seen so far (with the
-        margin), or None while no pace is known."""
-        if self._rate <= 0:
-            return None
-        return min(max(PACE_MARGIN * rows / self._rate, self.first_s), self.max_s)
+    def duration_s(self, rows: int) -> float | None:
+        """Seconds a job of ``rows`` rows should take at the pace seen so far (no margin), or
+        None while no pace is known."""
+        return rows / self._rate if self._rate > 0 else None
 
     def next_delay(self, job: ImportJob, sent_at: float | None = None) -> float:
         """Seconds to sleep before polling ``job`` (just seen unfinished) again; ``sent_at``

@@ -1,15 +1,15 @@
 """The applier: sends a run's persisted batches and follows every SendGrid job to its end.
 
 Three kinds of work run at once, as SendGrid's limits are per endpoint: upserts (``ADD_SENDERS``
-in flight, paced by the client within the rate limit), removals (one sender) and job polls (one
-follower, polling while later batches are still being sent). Each batch is marked ``sending``
-before its request and ``sent`` with its job ids after; a finished job confirms the batch and
-updates the snapshot in one transaction. Resuming after a crash is the same call: ``sent``
-batches are polled again (a job SendGrid no longer knows is sent again), ``pending`` and
-``sending`` ones are sent, confirmed ones are left alone.
+in flight, paced by the client within the rate limit), removals (``REMOVE_SENDERS``) and job
+polls (one follower, polling while later batches are still being sent). Each batch is marked
+``sending`` before its request and ``sent`` with its job ids after; a finished job confirms the
+batch and updates the snapshot in one transaction. Resuming after a crash is the same call:
+``sent`` batches are polled again (a job SendGrid no longer knows is sent again), ``pending``
+and ``sending`` ones are sent, confirmed ones are left alone.
 
-The follower polls jobs in the order they were sent, each when it should be done (the pace of
-earlier jobs, ``JobPace``), so that normally one poll finds each job finished.
+The follower polls each job when it should be done (``job_schedule``), so that normally one poll
+finds each job finished.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,15 +26,18 @@ from workbench.store import Store
 
 from .client import SendGridClient
 from .job_errors import refused_emails
+from .job_schedule import Schedule
 from .models import ImportJob
-from .polling import JobPace
+from .polling import rows_done
 from .sync_batches import plan_batches
 from .sync_state import FAILED, PENDING, SENDING, SENT, Batch, confirm_batch, set_status
 
 __all__ = ["Applier", "ApplyOutcome", "plan_batches", "rows_of_refused"]
 
 FIRST_POLL_S = 0.05  # jobs are polled quickly at first, then less often up to poll_s
-ADD_SENDERS = 2  # upserts in flight at once: the sandbox/SendGrid parses one while the next uploads
+ADD_SENDERS = 2  # upserts in flight at once: SendGrid parses one while the next uploads
+IDLE_POLL_S = 0.25  # the follower looks for newly sent batches at least this often
+REMOVE_SENDERS = 2  # removals in flight at once: a 50 ms latency each would leave 10/s unused
 
 
 @dataclass
@@ -80,23 +82,23 @@ class Applier:
         self._stop = threading.Event()
         self._senders_done = threading.Event()
         self._sent: queue.SimpleQueue[Batch] = queue.SimpleQueue()  # to the follower, in order
-        self._pace = JobPace(FIRST_POLL_S, max(poll_s, FIRST_POLL_S))
         self._sent_at: dict[int, float] = {}  # batch seq -> when this process sent it
 
     def apply(self, batches: list[Batch]) -> ApplyOutcome:
         """Send every unsent batch and follow every job (see the module docstring)."""
         errors: list[BaseException] = []
         for batch in batches:
-            if batch.status == SENT:
+            if batch.status == SENT:  # sent by an earlier process: followed from now on
+                self._sent_at[batch.seq] = time.monotonic()
                 self._sent.put(batch)
-        adds: queue.SimpleQueue[Batch] = queue.SimpleQueue()
-        for batch in self._unsent(batches, "add"):
-            adds.put(batch)
-        removals = self._unsent(batches, "remove")
-        senders = [
-            self._thread(self._send_all, errors, adds, f"add-{n}") for n in range(ADD_SENDERS)
-        ]
-        senders.append(self._thread(self._send_in_order, errors, removals, "remove"))
+        senders = []
+        for kind, count in (("add", ADD_SENDERS), ("remove", REMOVE_SENDERS)):
+            work: queue.SimpleQueue[Batch] = queue.SimpleQueue()
+            for batch in self._unsent(batches, kind):
+                work.put(batch)
+            senders += [
+                self._thread(self._send_all, errors, work, f"{kind}-{n}") for n in range(count)
+            ]
         follower = self._thread(self._follow, errors, None, "follow")
         for sender in senders:
             sender.join()
@@ -134,12 +136,6 @@ class Applier:
                 return
             self._send(batch)
 
-    def _send_in_order(self, batches: list[Batch]) -> None:
-        for batch in batches:
-            if self._stop.is_set():
-                return
-            self._send(batch)
-
     def _send(self, batch: Batch) -> None:
         set_status(self.store, batch, SENDING)
         try:
@@ -168,14 +164,10 @@ class Applier:
             raise
 
     def _follow(self, _: None) -> None:
-        """Poll the jobs of sent batches, in send order, until each batch is confirmed, failed
-        or too late (``timeout_s`` after the last batch was sent).
-
-        SendGrid works through a list's jobs one after the other, so only the oldest unsettled
-        batch is polled, when it should be done: at the pace earlier polls showed, counted from
-        when the previous job was seen finished (or from its sending, if later)."""
-        waiting: deque[Batch] = deque()
-        due, previous_done = 0.0, time.monotonic()
+        """Poll the jobs of sent batches until each batch is confirmed, failed or too late
+        (``timeout_s`` after the last batch was sent); when, see ``job_schedule``."""
+        waiting: list[Batch] = []
+        schedule = Schedule(FIRST_POLL_S, max(self.poll_s, FIRST_POLL_S))
         deadline: float | None = None
         while not self._stop.is_set():
             self._take_sent(waiting, block=not waiting)
@@ -185,20 +177,40 @@ class Applier:
                 continue
             if deadline is None and self._senders_done.is_set():
                 deadline = time.monotonic() + self.timeout_s
-            head = waiting[0]
-            due = due or self._first_poll_at(head, previous_done)
-            if self._stop.wait(max(due - time.monotonic(), 0.0)):
+            if deadline is not None and time.monotonic() >= deadline:
                 return
-            job = self._settle(head)
-            if job is None:
-                waiting.popleft()
-                due, previous_done = 0.0, time.monotonic()
-            elif deadline is not None and time.monotonic() >= deadline:
-                return
-            else:
-                due = time.monotonic() + self._pace.next_delay(job, self._sent_at.get(head.seq))
+            waiting = self._poll_round(waiting, schedule)
 
-    def _take_sent(self, waiting: deque[Batch], block: bool) -> None:
+    def _poll_round(self, waiting: list[Batch], schedule: Schedule) -> list[Batch]:
+        """Poll the newest due job; if it has started, settle every older one too. Returns the
+        batches still waiting (sleeps until the first is due when none is)."""
+        now = time.monotonic()
+        keys = [(b.seq, len(set(b.contact_ids)), self._sent_at[b.seq]) for b in waiting]
+        planned = schedule.plan(keys)
+        ready = [i for i, p in enumerate(planned) if p.due <= now]
+        if not ready:
+            self._stop.wait(min(min(p.due for p in planned) - now, IDLE_POLL_S))
+            return waiting
+        probe = ready[-1]
+        job = self._settle(waiting[probe])
+        settled = {probe} if job is None else set()
+        if job is None:
+            schedule.finished(planned[probe])
+        else:
+            schedule.unfinished(
+                planned[probe], job, schedule.start_of(planned, probe, keys[probe][2])
+            )
+        if job is None or rows_done(job) > 0:  # jobs run in order: every older one is done
+            for index in range(probe):
+                older = self._settle(waiting[index])
+                if older is None:
+                    schedule.finished(planned[index])
+                    settled.add(index)
+                else:
+                    schedule.unfinished(planned[index], older, keys[index][2])
+        return [b for i, b in enumerate(waiting) if i not in settled]
+
+    def _take_sent(self, waiting: list[Batch], block: bool) -> None:
         """Move newly sent batches to ``waiting`` (waiting briefly for one when ``block``)."""
         try:
             waiting.append(
@@ -208,12 +220,6 @@ class Applier:
                 waiting.append(self._sent.get_nowait())
         except queue.Empty:
             return
-
-    def _first_poll_at(self, batch: Batch, previous_done: float) -> float:
-        """When to poll a batch's job first: when it should be done at the known pace."""
-        started = max(previous_done, self._sent_at.get(batch.seq, previous_done))
-        expected = self._pace.expected_s(len(set(batch.contact_ids)))
-        return started + (FIRST_POLL_S if expected is None else expected)
 
     def _settle(self, batch: Batch) -> ImportJob | None:
         """Check one batch's jobs; None when the batch is done (confirmed, failed or resent),

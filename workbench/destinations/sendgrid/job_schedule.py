@@ -1,0 +1,90 @@
+"""When to poll the jobs of a run, so that normally one poll finds each job finished.
+
+SendGrid works through a list's jobs one after the other. So a job starts when it was sent or
+when the previous one should have ended, whichever is later, and takes its rows at the pace
+seen so far; it is due a margin after that. The estimates chain from job to job (not from when
+a poll happened to see the previous job finished), so one late poll does not delay the rest.
+
+The follower polls the NEWEST job that is due first (the probe): when it has finished, or has
+started (it reports rows done), every older job has finished too and is polled once, at once.
+A probe that has not started is the only poll that finds a job unfinished. Its progress, when
+it reports some, sets the pace: rows done since it should have started.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .models import ImportJob
+from .polling import PACE_MARGIN, rows_done
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One waiting job's estimate: poll it at ``due``; it should end at ``end`` (None: no pace
+    known yet)."""
+
+    key: int
+    due: float
+    end: float | None
+
+
+class Schedule:
+    """Estimates for the jobs still waiting, oldest first; see the module docstring."""
+
+    def __init__(
+        self, first_s: float, max_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.first_s, self.max_s, self._clock = first_s, max_s, clock
+        self.rate = 0.0  # rows per second
+        self._end: float | None = None  # when the last settled job should have ended
+        self._seen: dict[int, tuple[float, float, int, float]] = {}  # due, end, done, at
+
+    def plan(self, waiting: Sequence[tuple[int, int, float]]) -> list[Planned]:
+        """``waiting``: (key, rows, sent at) of each unsettled job in send order."""
+        planned, end, now = [], self._end, self._clock()
+        for position, (key, rows, sent) in enumerate(waiting):
+            if key in self._seen:
+                due, job_end = self._seen[key][:2]
+            elif self.rate > 0:
+                start = max(sent, end if end is not None else sent)
+                duration = rows / self.rate
+                due, job_end = start + min(PACE_MARGIN * duration, self.max_s), start + duration
+            else:  # no pace yet: an early look at the first job gives one
+                due = sent + self.first_s if position == 0 else now + self.max_s
+                job_end = None
+            planned.append(Planned(key, due, job_end))
+            end = job_end if job_end is not None else end
+        return planned
+
+    def finished(self, planned: Planned) -> None:
+        """A job was seen finished: later jobs chain from its estimated end."""
+        now = self._clock()
+        self._end = min(planned.end, now) if planned.end is not None else now
+        self._seen.pop(planned.key, None)
+
+    def unfinished(self, planned: Planned, job: ImportJob, start: float) -> None:
+        """A job was seen unfinished: learn the pace from its progress, poll it again when
+        the rest should be done. ``start`` is when it should have started."""
+        now, done = self._clock(), rows_done(job)
+        earlier = self._seen.get(planned.key)
+        if earlier is not None and done > earlier[2]:
+            self.rate = (done - earlier[2]) / max(now - earlier[3], 1e-3)
+        elif done > 0 and now > start:
+            self.rate = done / (now - start)
+        if self.rate > 0 and job.requested > done:
+            rest = (job.requested - done) / self.rate
+            due, end = now + min(max(PACE_MARGIN * rest, self.first_s), self.max_s), now + rest
+        else:  # not started, or no pace: look again a little later
+            wait = (
+                self.first_s if earlier is None else min(2 * (earlier[0] - earlier[3]), self.max_s)
+            )
+            due, end = now + max(wait, self.first_s), now + max(wait, self.first_s)
+        self._seen[planned.key] = (due, end, done, now)
+
+    def start_of(self, planned: list[Planned], index: int, sent: float) -> float:
+        """When the job at ``index`` of ``planned`` should have started."""
+        previous = planned[index - 1].end if index else self._end
+        return max(sent, previous) if previous is not None else sent
