@@ -61,8 +61,8 @@ class World:
         self.ws.store.save_segment({"name": SEGMENT, "entity": "customers", "filter": flt})
 
     def run(self, **kwargs: Any) -> RunRecord:
-        """Run the activation with fast polling."""
-        return activations.run(self.ws, self.name, options=FAST, **kwargs)
+        """Run the activation (with fast polling unless ``options`` are given)."""
+        return activations.run(self.ws, self.name, **{"options": FAST, **kwargs})
 
     def list_id(self) -> str:
         """The activation's list id."""

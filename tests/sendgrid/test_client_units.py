@@ -181,6 +181,20 @@ def test_pacer_blocks_an_endpoint_until_reset_when_none_remain() -> None:
     assert pacer.wait_time("GET /a") == 0
 
 
+def test_pacer_counts_calls_in_flight_against_the_remaining_budget() -> None:
+    now = [1_700_000_100.2]
+    pacer = EndpointPacer(lambda: now[0], max_wait=60)
+    pacer.observe("PUT /c", {"X-RateLimit-Remaining": "2", "X-RateLimit-Reset": "1700000101"})
+    assert pacer.reserve("PUT /c") == 0 and pacer.reserve("PUT /c") == 0  # two may go at once
+    assert pacer.reserve("PUT /c") == pytest.approx(0.8)  # a third waits for the next window
+    pacer.release("PUT /c")
+    pacer.release("PUT /c")
+    pacer.release("PUT /c")
+    assert pacer.reserve("PUT /c") == 0  # answers are in: the budget is free again
+    now[0] = 1_700_000_101.0
+    assert pacer.reserve("PUT /c") == 0 and pacer.reserve("PUT /c") == 0  # a new window
+
+
 def test_mask_secret_shows_only_the_ends() -> None:
     assert mask_secret("SG.abcdefghijklmnopxyz9") == "SG.ab…xyz9"
     assert "cdefghijklmnop" not in mask_secret("SG.abcdefghijklmnopxyz9")

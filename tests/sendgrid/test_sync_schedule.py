@@ -1,0 +1,70 @@
+# ruff: noqa: F811  (the `world` fixture is imported from sync_support)
+"""When the sync polls its jobs: estimates chain from job to job at the pace progress shows, a
+late poll does not push the later jobs back, and a real run polls each job about once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tests.sendgrid.sync_support import FAST, World, world  # noqa: F401
+from workbench.destinations.sendgrid.job_schedule import Schedule
+from workbench.destinations.sendgrid.models import ImportJob
+
+JOB_POLLS = "GET /v3/marketing/contacts/imports/{id}"
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def paced(clock: Clock) -> Schedule:
+    """A schedule that saw a first job half done after 1 s: 50 rows/s."""
+    schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
+    (first,) = schedule.plan([(0, 100, 0.0)])
+    clock.now = 1.0
+    schedule.unfinished(first, ImportJob("j0", "pending", requested=100, updated=50), start=0.0)
+    return schedule
+
+
+def test_without_a_pace_only_the_oldest_job_gets_an_early_look() -> None:
+    clock = Clock()
+    schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
+    first, second = schedule.plan([(0, 100, 0.0), (1, 100, 0.0)])
+    assert first.due == pytest.approx(0.05) and second.due >= 30
+
+
+def test_progress_sets_the_pace_and_the_next_look_comes_when_the_rest_is_done() -> None:
+    clock = Clock()
+    schedule = paced(clock)
+    assert schedule.rate == pytest.approx(50)
+    (again,) = schedule.plan([(0, 100, 0.0)])
+    assert again.due == pytest.approx(1.0 + 1.2 * 1.0)  # 50 rows left at 50 rows/s, + margin
+
+
+def test_later_jobs_chain_from_estimated_ends_not_from_a_late_poll() -> None:
+    clock = Clock()
+    schedule = paced(clock)
+    head, second, third = schedule.plan([(0, 100, 0.0), (1, 100, 0.5), (2, 50, 0.6)])
+    assert (second.due, third.due) == pytest.approx((2.0 + 2.4, 4.0 + 1.2))  # one after another
+    clock.now = 9.0  # the head's poll came late: it finished long ago
+    schedule.finished(head)
+    second_now, third_now = schedule.plan([(1, 100, 0.5), (2, 50, 0.6)])
+    assert (second_now.due, third_now.due) == pytest.approx((second.due, third.due))
+    assert third_now.due < clock.now  # both are due now: one probe settles both
+
+
+def test_a_run_polls_each_job_about_once(world: World) -> None:
+    options = replace(FAST, poll_s=2.0, client={**FAST.client, "upsert_max_contacts": 10})
+    record = world.run(options=options)
+    assert record.status == "succeeded", record.message
+    jobs = sum(len(b["job_ids"]) for b in record.fields["jobs"])
+    polls = record.fields["api_calls_by_endpoint"][JOB_POLLS]
+    assert jobs >= 5 and jobs <= polls <= jobs + 3
