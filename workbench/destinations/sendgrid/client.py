@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import polars as pl
-
 from workbench.config import Settings
 from workbench.errors import DestinationError, InvalidRequest, RemoteNotFound, Unavailable
 from workbench.secrets import Secret
@@ -35,9 +33,8 @@ from .batching import (
     upsert_entries,
     valid_list_name,
 )
+from .client_exports import ExportsMixin
 from .connection import REQUIRED_SCOPES, check_scopes, failed_check
-from .contact_frames import contacts_frame, export_frame
-from .exports import export_body, parse_export
 from .lookup import lookup_emails
 from .models import (
     ConnectionCheck,
@@ -52,7 +49,7 @@ from .models import (
     parse_list,
 )
 from .pacing import CallStats, RetryPolicy
-from .polling import wait_for_export, wait_for_jobs
+from .polling import wait_for_jobs
 from .redaction import mask_secret
 from .removal import RemovalResult, remove_batch
 from .transport import JsonText, Transport, fill_path
@@ -61,7 +58,7 @@ LISTS_PAGE_SIZE = 1000
 _MAX_PAGES = 2000
 
 
-class SendGridClient:
+class SendGridClient(ExportsMixin):
     """Typed access to SendGrid lists, contacts, jobs and exports (thread-safe)."""
 
     @classmethod
@@ -277,7 +274,7 @@ class SendGridClient:
         data = self._call(what, endpoint, list_id, query={"contact_ids": ",".join(ids)})
         return answer_field(data, "job_id")
 
-    # -- jobs and exports ----------------------------------------------------------------
+    # -- jobs (exports: client_exports.ExportsMixin) ------------------------------------
 
     def job(self, job_id: str) -> ImportJob:
         """The status of an upsert or removal job."""
@@ -292,56 +289,3 @@ class SendGridClient:
         Jobs still pending at the deadline are returned as they are (check ``.finished``).
         """
         return wait_for_jobs(self, list(job_ids), poll_s, timeout_s, self._sleep, self._clock)
-
-    def export_contacts(
-        self,
-        list_ids: list[str] | None = None,
-        file_type: str = "csv",
-        *,
-        poll_s: float = 5.0,
-        timeout_s: float = 1800.0,
-    ) -> list[Contact]:
-        """Every contact (of ``list_ids``, or the whole account) through an export.
-
-        The export's files are downloaded from their pre-signed URLs without the API key.
-        """
-        export_id = self.start_export(list_ids, file_type)
-        urls = wait_for_export(self, export_id, poll_s, timeout_s, self._sleep, self._clock)
-        contacts: list[Contact] = []
-        for number, url in enumerate(urls, start=1):
-            data = self.download(url, what=f"export file {number} of {len(urls)}")
-            contacts.extend(parse_export(data, file_type))
-        return contacts
-
-    def export_frame(
-        self,
-        list_ids: list[str] | None = None,
-        *,
-        poll_s: float = 5.0,
-        timeout_s: float = 1800.0,
-    ) -> pl.DataFrame:
-        """Every contact (of ``list_ids``, or the whole account) through a CSV export, as a
-        frame in ``contact_frames.CONTACT_SCHEMA`` (read column-wise: fast at millions)."""
-        export_id = self.start_export(list_ids, "csv")
-        urls = wait_for_export(self, export_id, poll_s, timeout_s, self._sleep, self._clock)
-        frames = [
-            export_frame(self.download(url, what=f"export file {n} of {len(urls)}"), "csv")
-            for n, url in enumerate(urls, start=1)
-        ]
-        return pl.concat(frames) if frames else contacts_frame([])
-
-    def download(self, url: str, *, what: str) -> bytes:
-        """The bytes behind a pre-signed URL (export files, job error files), fetched keyless."""
-        return self._transport.download(url, what=what)
-
-    def start_export(self, list_ids: list[str] | None, file_type: str = "csv") -> str:
-        """Start a contact export (of ``list_ids``, or everyone); returns the export id."""
-        body = export_body(list_ids, file_type)
-        return answer_field(
-            self._call("an export", "POST /v3/marketing/contacts/exports", body=body), "id"
-        )
-
-    def export_status(self, export_id: str) -> dict[str, Any]:
-        """The raw status of an export (``status``, ``urls`` once ready, ``message``)."""
-        endpoint = "GET /v3/marketing/contacts/exports/{id}"
-        return dict(self._call(f"export {export_id}", endpoint, export_id))

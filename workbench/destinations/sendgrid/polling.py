@@ -17,10 +17,12 @@ from workbench.errors import Unavailable
 from .models import ImportJob
 
 
-class _Polled(Protocol):
-    def job(self, job_id: str) -> ImportJob: ...
-
+class _ExportPolled(Protocol):
     def export_status(self, export_id: str) -> dict[str, Any]: ...
+
+
+class _Polled(_ExportPolled, Protocol):
+    def job(self, job_id: str) -> ImportJob: ...
 
 
 def wait_for_jobs(
@@ -43,7 +45,7 @@ def wait_for_jobs(
 
 
 def wait_for_export(
-    client: _Polled,
+    client: _ExportPolled,
     export_id: str,
     poll_s: float,
     timeout_s: float,
