@@ -336,6 +336,17 @@ def test_snapshot_batches_are_idempotent(store: Store) -> None:
     assert store.read_snapshot("daily")["email"].to_list() == ["z@x.io"]
 
 
+def test_snapshot_rows_travel_intact_whatever_their_characters(store: Store) -> None:
+    # rows reach SQLite as one JSON array: quotes, backslashes, non-ASCII and a duplicate
+    # address within one batch must land exactly as given (the later row's id wins, as before)
+    odd = [('q"uote@x.io', "id-1"), ("back\\slash@x.io", None), ("zoë@x.io", "id-ë")]
+    store.confirm_added("odd", [*odd, ('q"uote@x.io', "id-2")], run_id=3)
+    expected = {('q"uote@x.io', "id-2"), ("back\\slash@x.io", None), ("zoë@x.io", "id-ë")}
+    assert set(store.read_snapshot("odd").rows()) == expected
+    store.confirm_removed("odd", ["zoë@x.io", 'q"uote@x.io'])
+    assert store.read_snapshot("odd")["email"].to_list() == ["back\\slash@x.io"]
+
+
 # -- threads and processes ---------------------------------------------------------------
 
 
