@@ -1,12 +1,13 @@
 """The whole product through a real browser: build, save, activate, preview, push, check.
 
 A fresh Streamlit server over a fresh demo home (2,000 customers, the demo SendGrid sandbox),
-whose sidebar names every page (the home page "Home"), is driven by headless Chromium exactly
-as an analyst would: a two-condition segment built with widgets (country is one of SE, DE and
-plan is pro), saved, activated with defaults in one click, previewed, pushed. Every number the
-pages show is compared with figures computed in the test from the same warehouse and the
-sandbox (plain DuckDB SQL, the engine's count and preview), and the sandbox's list must hold
-exactly segment ∩ contacts at the end. A screenshot of each page goes to ``test-artifacts/``.
+whose sidebar names every page (the home page "Home", not Streamlit's "app"), is driven by
+headless Chromium exactly as an analyst would: a two-condition segment built with widgets
+(country is one of SE, DE and plan is pro), saved, activated with defaults in one click,
+previewed, pushed. Every number the pages show is compared with figures computed in the test
+from the same warehouse and the sandbox (plain DuckDB SQL, the engine's count and preview),
+and the sandbox's list must hold exactly segment ∩ contacts at the end; the sidebar's "Home"
+then leads back to the home page. A screenshot of each page goes to ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.harness import AppServer
-from tests.e2e.ui import choose, click, expect_metric, open_page, pick_many, type_text
+from tests.e2e.ui import (
+    choose,
+    click,
+    expect_metric,
+    open_page,
+    pick_many,
+    type_text,
+    wait_idle,
+)
 from workbench import activations
 from workbench.demo_sandbox import DEMO_DESTINATION, demo_sandbox_url
 from workbench.destinations.sendgrid.sandbox import SandboxRemote
@@ -52,6 +61,28 @@ def shot(page: Page, folder: Path, name: str) -> None:
     page.set_viewport_size({"width": size["width"], "height": max(size["height"], int(tall))})
     page.screenshot(path=folder / f"{name}.png", full_page=True)
     page.set_viewport_size(size)
+
+
+def sidebar_links(page: Page) -> Locator:
+    """The page links of our sidebar navigation (``workbench.ui.sidebar_navigation``)."""
+    return page.get_by_test_id("stSidebar").get_by_test_id("stPageLink-NavLink")
+
+
+def expect_sidebar(page: Page) -> None:
+    """Our five links, in order, and no automatic page list of Streamlit (which says "app")."""
+    expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+    links = sidebar_links(page)
+    expect(links).to_have_count(len(SIDEBAR))
+    for link, title in zip(links.all(), SIDEBAR, strict=True):  # label after the icon's name
+        expect(link).to_have_text(re.compile(rf"{title}$"))
+
+
+def go_home(page: Page, base: str) -> None:
+    """Click "Home" in the sidebar and wait for the home page at the app's root URL."""
+    sidebar_links(page).filter(has_text=re.compile(r"Home$")).click()
+    expect(page.get_by_role("heading", name="Audience Workbench", level=1)).to_be_visible()
+    expect(page).to_have_url(f"{base}/")
+    wait_idle(page)
 
 
 def member_emails(ws: Workspace) -> set[str]:
@@ -111,6 +142,7 @@ def save_segment(page: Page, ws: Workspace) -> None:
     type_text(page, "seg_name", SEGMENT)
     click(page, "seg_save")
     expect(page.get_by_text(f"Saved segment '{SEGMENT}' (version 1).")).to_be_visible()
+    wait_idle(page)  # the rerun after saving is still drawing the editor below the message
     assert ws.store.get_segment(SEGMENT)["filter"] == FILTER
 
 
@@ -148,10 +180,7 @@ def test_a_segment_built_in_the_browser_lands_exactly_on_the_sandbox_list(
     base = app_server.url
     open_page(page, base, "Audience Workbench")
     expect_metric(page, "Saved segments", 0)
-    links = page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
-    expect(links).to_have_count(len(SIDEBAR))
-    for link, title in zip(links.all(), SIDEBAR, strict=True):  # "Home", not the file's "app"
-        expect(link).to_have_text(re.compile(rf"{title}$"))
+    expect_sidebar(page)
     shot(page, artifacts, "1_home")
     with Workspace(app_server.settings()) as ws:  # the warehouse read-only, as the app does
         open_page(page, f"{base}/Segments", "Segments")
@@ -170,6 +199,7 @@ def test_a_segment_built_in_the_browser_lands_exactly_on_the_sandbox_list(
         shot(page, artifacts, "4_activations")
 
         open_page(page, f"{base}/Runs", "Runs")
+        expect_sidebar(page)
         expect(page.get_by_text("Run 1 succeeded")).to_be_visible()
         expect_metric(page, "added", plan.counts["to_add"])
         expect_metric(page, "removed", 0)
@@ -184,7 +214,8 @@ def test_a_segment_built_in_the_browser_lands_exactly_on_the_sandbox_list(
         expected = {primary[e] for e in member_emails(ws) & primary.keys()}
         assert expected and len(expected) == plan.counts["to_add"]
         assert SandboxRemote(url).list_members(list_id) == expected
-    open_page(page, base, "Audience Workbench")
+    go_home(page, base)
     expect_metric(page, "Saved segments", 1)
     expect_metric(page, "Activations", 1)
     expect(page.get_by_text("Nothing needs attention")).to_be_visible()
+    shot(page, artifacts, "6_home_again")
