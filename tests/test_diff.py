@@ -50,6 +50,30 @@ def test_partial_overlap_keeps_each_sides_columns() -> None:
     assert diff.skipped.columns == ["email", "reason"]
 
 
+def test_unchanged_rows_carry_every_desired_column_of_their_own_member() -> None:
+    emails = [f"m{i}@x.com" for i in range(6)]
+    desired = pl.DataFrame(
+        {
+            "id": [10, None, 30, 40, 50, 60],
+            "email": emails,
+            "name": ["a", "b", None, "d", "e", "f"],
+            "score": [1.5, 2.5, 3.5, 4.5, 5.5, 6.5],
+        }
+    )
+    chunked = pl.concat([desired.slice(0, 3), desired.slice(3)], rechunk=False)
+    snapshot = snapshot_frame(list(reversed(emails[1:])))
+    diff = diff_members(chunked, snapshot)
+    assert diff.unchanged.columns == ["id", "email", "name", "score", "contact_id"]
+    assert diff.unchanged.rows() == [
+        (None, "m1@x.com", "b", 2.5, "c-m1@x.com"),
+        (30, "m2@x.com", None, 3.5, "c-m2@x.com"),
+        (40, "m3@x.com", "d", 4.5, "c-m3@x.com"),
+        (50, "m4@x.com", "e", 5.5, "c-m4@x.com"),
+        (60, "m5@x.com", "f", 6.5, "c-m5@x.com"),
+    ]
+    assert diff.to_add.rows() == [(10, "m0@x.com", "a", 1.5)]
+
+
 @pytest.mark.parametrize(
     ("desired", "snapshot", "added", "removed", "kept"),
     [

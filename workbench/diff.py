@@ -15,9 +15,9 @@ and equal emails contribute equally, so a pair of different emails that collided
 hash shows as unequal sums; then, and only then, pairs are compared one by one and the
 collided ones dropped. A wrong answer needs two different emails that collide on both hashes
 and leave the sums equal, a chance of about 2**-64 for each first-hash collision (at 5M
-emails per side and 5% churn, a run needs the one-by-one check about once in 35). Comparing every pair's strings
-instead would read the desired side's strings in random order, which costs more than the
-rest of the diff. Independent steps run on two threads.
+emails per side and 5% churn, a run needs the one-by-one check about once in 35). Comparing
+every pair's strings instead would read the desired side's strings in random order, which
+costs more than the rest of the diff. Independent steps run on two threads.
 
 The outputs are sorted by email. When the snapshot is already in email order (as the outputs
 of a previous diff are, so store snapshots in that order), the large ``unchanged`` and
@@ -145,8 +145,7 @@ def _checked_side(frame: pl.DataFrame, side: str, required: tuple[str, ...]) -> 
     email_type = frame.schema[EMAIL]
     if email_type not in (pl.String, pl.Null) and not isinstance(email_type, pl.Categorical):
         raise InputError(f"the {side} {EMAIL!r} column holds {email_type}, not text")
-    # One chunk per column: gathers over many chunks (a Parquet file's row groups) are slow.
-    frame = frame.with_columns(pl.col(EMAIL).cast(pl.String)).rechunk()
+    frame = frame.with_columns(pl.col(EMAIL).cast(pl.String))
     nulls = frame.get_column(EMAIL).null_count()
     if nulls:
         raise InputError(
@@ -202,15 +201,16 @@ def _matched_rows(
     other_side = pool.submit(_hashed_side, snapshot, "snapshot", hash_bits, row_bits)
     mine, theirs = _hashed_side(desired, "desired", hash_bits, row_bits), other_side.result()
     pairs = mine.by_hash.join(theirs.by_hash, on="bucket", how="inner", suffix="_s")
+    d_rows, s_rows = pairs.get_column("row").to_numpy(), pairs.get_column("row_s").to_numpy()
     shared = pl.concat([mine.shared_buckets, theirs.shared_buckets])
     if not shared.is_empty():
-        ambiguous = pairs.get_column("bucket").is_in(shared.implode())
-        settled = pairs.filter(ambiguous)
-        same = desired.gather(settled.get_column("row")) == snapshot.gather(
-            settled.get_column("row_s")
-        )
-        pairs = pl.concat([pairs.filter(~ambiguous), settled.filter(same)])
-    d_rows, s_rows = pairs.get_column("row").to_numpy(), pairs.get_column("row_s").to_numpy()
+        ambiguous = pairs.get_column("bucket").is_in(shared.implode()).arg_true().to_numpy()
+        same = desired.gather(d_rows[ambiguous]) == snapshot.gather(s_rows[ambiguous])
+        collided = ambiguous[~same.to_numpy()]
+        if len(collided):
+            keep = np.ones(len(d_rows), dtype=bool)
+            keep[collided] = False
+            d_rows, s_rows = d_rows[keep], s_rows[keep]
     return _Matches(d_rows, s_rows, mine.check, theirs.check)
 
 
@@ -225,19 +225,21 @@ def _hashed_side(emails: pl.Series, side: str, hash_bits: int, row_bits: int) ->
 def _diff_from_matches(
     pool: Executor, desired: pl.DataFrame, snapshot: pl.DataFrame, matches: _Matches
 ) -> MembershipDiff:
-    """The three frames, from the matched rows. ``to_add`` is sorted on a worker meanwhile;
-    ``to_remove`` and ``unchanged`` come out of the snapshot in its own order."""
+    """The three frames, from the matched rows. ``to_add`` and ``to_remove`` are cut out on a
+    worker meanwhile; ``to_remove`` and ``unchanged`` come out of the snapshot in its own
+    order."""
     in_snapshot, in_desired = _matched_masks(desired.height, snapshot.height, matches)
     if not _same_check_sums(matches, in_snapshot, in_desired):
         matches = matches.confirmed_by_check_hashes()
         in_snapshot, in_desired = _matched_masks(desired.height, snapshot.height, matches)
     to_add = pool.submit(_sorted_by_email, desired.filter(pl.Series(~in_snapshot)))
+    to_remove = pool.submit(_sorted_by_email, snapshot.filter(pl.Series(~in_desired)))
     kept = snapshot.filter(pl.Series(in_desired))
     from_desired = _desired_columns_of(desired, matches, in_desired)
     unchanged = _unchanged_frame(kept, from_desired, desired.columns)
     return MembershipDiff(
         to_add=to_add.result(),
-        to_remove=_sorted_by_email(snapshot.filter(pl.Series(~in_desired))),
+        to_remove=to_remove.result(),
         unchanged=_sorted_by_email(unchanged),
     )
 
@@ -274,7 +276,18 @@ def _desired_columns_of(
         return others.clear(int(in_desired.sum()))
     desired_row_of = np.empty(len(in_desired), dtype=matches.d_rows.dtype)
     desired_row_of[matches.s_rows] = matches.d_rows
-    return others.gather(pl.Series(desired_row_of[in_desired]))
+    rows = desired_row_of[in_desired]
+    return pl.DataFrame([_gathered(column, rows) for column in others.get_columns()])
+
+
+def _gathered(column: pl.Series, rows: np.ndarray) -> pl.Series:
+    """``column[rows]``. Numbers without nulls go through numpy (its large arrays sit on huge
+    pages, so millions of random reads and a fresh result cost far fewer page faults); the
+    rest is gathered by polars from one chunk (gathers across many chunks, a Parquet file's
+    row groups, are slow)."""
+    if column.dtype.is_numeric() and not column.has_nulls():
+        return pl.Series(column.name, column.to_numpy()[rows], dtype=column.dtype)
+    return column.rechunk().gather(rows)
 
 
 def _reject_duplicates(shared: pl.Series, side: str) -> None:
@@ -293,13 +306,16 @@ def _unchanged_frame(
 ) -> pl.DataFrame:
     """The desired columns in their order (the email from ``kept``, the others from
     ``from_desired``, matched row by row), then the kept snapshot rows' other columns (those
-    the desired side has too get the suffix ``_snapshot``)."""
+    the desired side has too get the suffix ``_snapshot``). Built column by column: the
+    columns may be cut into chunks differently, and reordering them would copy them all."""
     others = kept.drop(EMAIL)
     clashing = {c: c + SNAPSHOT_SUFFIX for c in others.columns if c in from_desired.columns}
     others = others.rename(clashing)
-    return pl.DataFrame(
-        [kept.get_column(EMAIL), *from_desired.get_columns(), *others.get_columns()]
-    )
+    desired_part = [
+        kept.get_column(EMAIL) if name == EMAIL else from_desired.get_column(name)
+        for name in desired_columns
+    ]
+    return pl.DataFrame([*desired_part, *others.get_columns()])
 
 
 def _with_email_order_flag(frame: pl.DataFrame) -> pl.DataFrame:
@@ -312,5 +328,9 @@ def _with_email_order_flag(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _sorted_by_email(frame: pl.DataFrame) -> pl.DataFrame:
-    """The frame in email order (free when the email column is flagged sorted)."""
+    """The frame in email order (free when the email column is flagged sorted: then it is
+    returned as it is, since even re-flagging a column can copy a frame whose columns are
+    chunked differently)."""
+    if frame.get_column(EMAIL).flags["SORTED_ASC"]:
+        return frame
     return frame.sort(EMAIL, maintain_order=True).with_columns(pl.col(EMAIL).set_sorted())
