@@ -91,19 +91,21 @@ def contacts_frame(contacts: Iterable[Contact]) -> pl.DataFrame:
 def contacts_by_address(contacts: pl.DataFrame) -> pl.DataFrame:
     """Every address (primary, then alternates) with the first contact holding it:
     ``address`` plus the contact's columns; like ``setdefault`` over the contacts in order."""
+    usable = pl.col("address").is_not_null() & (pl.col("address") != "")
+    primary = contacts.with_columns(address=pl.col("email")).filter(usable)
+    has_alternates = contacts.get_column("alternate_emails").list.len().max() or 0
+    if not has_alternates and primary.get_column("address").n_unique() == primary.height:
+        return primary  # the common case: one address per contact, all distinct
     numbered = contacts.with_row_index("row")
-    primary = numbered.select("row", address="email", pos=pl.lit(0, pl.UInt32))
-    alternates = (
-        numbered.filter(pl.col("alternate_emails").list.len() > 0)
-        .select("row", address="alternate_emails", pos=pl.lit(1, pl.UInt32))
-        .explode("address")
-    )
-    addresses = primary if alternates.is_empty() else pl.concat([primary, alternates])
-    if not alternates.is_empty():
-        addresses = addresses.sort("row", "pos", maintain_order=True)
-    first = addresses.filter(pl.col("address").is_not_null() & (pl.col("address") != "")).unique(
-        subset="address", keep="first", maintain_order=True
-    )
+    addresses = pl.concat(
+        [
+            numbered.select("row", address="email", pos=pl.lit(0, pl.UInt32)),
+            numbered.select("row", address="alternate_emails", pos=pl.lit(1, pl.UInt32)).explode(
+                "address"
+            ),
+        ]
+    ).sort("row", "pos", maintain_order=True)
+    first = addresses.filter(usable).unique(subset="address", keep="first", maintain_order=True)
     return first.drop("pos").join(numbered, on="row", how="left").drop("row")
 
 
@@ -134,12 +136,16 @@ def _matches(emails: pl.Series, by_address: pl.DataFrame) -> pl.DataFrame:
 
 def with_entries(contacts: pl.DataFrame) -> pl.DataFrame:
     """``contacts`` with an ``entry`` column: ``json.dumps(upsert_entry())`` of each row."""
+    present = [f for f in ENTRY_FIELDS if contacts.get_column(f).null_count() < contacts.height]
     plain = pl.all_horizontal(
-        [pl.col(f).is_null() | pl.col(f).str.contains(_PLAIN_JSON_TEXT) for f in ENTRY_FIELDS]
+        [pl.col(f).is_null() | pl.col(f).str.contains(_PLAIN_JSON_TEXT) for f in present]
+        or [pl.lit(True)]
     )
-    pieces = [pl.concat_str(pl.lit(f', "{f}": "'), pl.col(f), pl.lit('"')) for f in ENTRY_FIELDS]
-    joined = pl.concat_str(pieces, ignore_nulls=True).str.slice(2)  # drop the first ", "
-    fast = pl.concat_str(pl.lit("{"), joined, pl.lit("}"))
+    pieces = [pl.concat_str(pl.lit(f', "{f}": "'), pl.col(f), pl.lit('"')) for f in present]
+    joined = (
+        pl.concat_str(pieces, ignore_nulls=True).str.slice(2) if pieces else pl.lit("")
+    )  # without the first ", "
+    fast = pl.concat_str(pl.lit("{"), joined.fill_null(""), pl.lit("}"))
     framed = contacts.with_columns(entry=fast, plain=plain)
     if framed.get_column("plain").all():
         return framed.drop("plain")

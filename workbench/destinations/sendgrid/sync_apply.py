@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = ["Applier", "ApplyOutcome", "plan_batches", "rows_of_refused"]
 
 FIRST_POLL_S = 0.05  # jobs are polled quickly at first, then less often up to poll_s
 ADD_SENDERS = 2  # upserts in flight at once: SendGrid parses one while the next uploads
+SETTLE_WORKERS = 4  # finished jobs polled at once (within the 10/s of the job-status endpoint)
 IDLE_POLL_S = 0.25  # the follower looks for newly sent batches at least this often
 REMOVE_SENDERS = 2  # removals in flight at once: a 50 ms latency each would leave 10/s unused
 
@@ -201,8 +203,9 @@ class Applier:
                 planned[probe], job, schedule.start_of(planned, probe, keys[probe][2])
             )
         if job is None or rows_done(job) > 0:  # jobs run in order: every older one is done
-            for index in range(probe):
-                older = self._settle(waiting[index])
+            with ThreadPoolExecutor(SETTLE_WORKERS, thread_name_prefix="sync-settle") as pool:
+                outcomes = list(pool.map(self._settle, waiting[:probe]))
+            for index, older in enumerate(outcomes):
                 if older is None:
                     schedule.finished(planned[index])
                     settled.add(index)

@@ -69,11 +69,12 @@ def add_batches(
 def _contacts_together(to_add: pl.DataFrame) -> pl.DataFrame:
     """The rows in their order, except that later rows of a contact follow its first row;
     ``first_of_contact`` marks the row that carries the contact's entry."""
+    if to_add.get_column("contact_id").n_unique() == to_add.height:  # one row per contact
+        return to_add.with_columns(first_of_contact=pl.lit(True))
     numbered = to_add.with_row_index("row").with_columns(
         first=pl.col("row").min().over("contact_id")
     )
-    if numbered.get_column("contact_id").n_unique() < numbered.height:
-        numbered = numbered.sort("first", "row")
+    numbered = numbered.sort("first", "row")
     return numbered.with_columns(first_of_contact=pl.col("row") == pl.col("first"))
 
 
