@@ -10,7 +10,7 @@ import pytest
 
 from workbench.destinations.sendgrid.models import ImportJob
 from workbench.destinations.sendgrid.polling import PACE_MARGIN, JobPace
-from workbench.destinations.sendgrid.sandbox import bulk, jobs, store
+from workbench.destinations.sendgrid.sandbox import bulk, jobs, plain_upsert, store
 from workbench.destinations.sendgrid.sandbox.config import MAX_LISTS_PER_CONTACT
 from workbench.destinations.sendgrid.sandbox.store import TRUTH, VISIBLE
 
@@ -51,11 +51,21 @@ ITEMS = [
 ]
 
 
-def _run_job(path: Path, budget: int) -> dict:
-    """Upsert ITEMS onto L0 and L1 in steps of ``budget``; everything a user could observe."""
+PLAIN_ITEMS = [  # what a list sync sends: a primary email and nothing else
+    {"email": " A@Example.com "},
+    {"email": "c@example.com"},
+    {"email": "C@example.com"},  # the contact the item before created
+    {"email": FULL},
+    {"email": "b@example.com"},
+    {"email": "a@example.com"},
+]
+
+
+def _run_job(path: Path, budget: int, items: list[dict] = ITEMS) -> dict:
+    """Upsert ``items`` onto L0 and L1 in steps of ``budget``; everything a user could observe."""
     with store.transaction(path) as conn:
         job_id = jobs.create_job(
-            conn, "upsert", {"list_ids": ["L0", "L1"], "contacts": ITEMS}, 0.0, False
+            conn, "upsert", {"list_ids": ["L0", "L1"], "contacts": items}, 0.0, False
         )
     more = True
     while more:
@@ -102,6 +112,66 @@ def test_email_only_upserts_end_as_the_per_item_path_ends(
     assert [e["email"] for e in fast["errors"]] == [FULL]
     on_l1 = {email for layer, list_id, email in fast["members"] if list_id == "L1"}
     assert on_l1 == {"a@example.com", "b@example.com", "c@example.com", FULL}
+
+
+@pytest.mark.parametrize("chunk", [2, 30_000])
+def test_plain_upserts_end_as_the_per_item_path_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(jobs, "PLAIN_CHUNK", chunk)
+    fast = _run_job(_state(tmp_path / "fast.sqlite"), 1000, PLAIN_ITEMS)
+    monkeypatch.setattr(plain_upsert, "is_plain", lambda items: False)
+    monkeypatch.setattr(bulk, "email_only", lambda items: False)
+    slow = _run_job(_state(tmp_path / "slow.sqlite"), 1000, PLAIN_ITEMS)
+    assert fast == slow
+    assert fast["status"] == (
+        "errored",
+        {
+            "requested_count": 6,
+            "created_count": 1,
+            "updated_count": 4,
+            "errored_count": 1,
+            "errors_url": "...",
+        },
+    )
+    on_l0 = {email for layer, list_id, email in fast["members"] if list_id == "L0"}
+    assert on_l0 == {"a@example.com", "b@example.com", "c@example.com"}
+
+
+def _layer(path: Path, layer: str) -> tuple[list, list]:
+    with store.transaction(path) as conn:
+        contacts = conn.execute(
+            "SELECT id, email, data, created_at, updated_at FROM contacts WHERE layer = ? "
+            "ORDER BY email",
+            (layer,),
+        ).fetchall()
+        members = conn.execute(
+            "SELECT list_id, contact_id FROM members WHERE layer = ? ORDER BY 1, 2", (layer,)
+        ).fetchall()
+    return [tuple(r) for r in contacts], [tuple(r) for r in members]
+
+
+def test_a_plain_upsert_becomes_visible_after_the_lag_and_not_before(tmp_path: Path) -> None:
+    path = _state(tmp_path / "lag.sqlite")
+    before = _layer(path, VISIBLE)
+    with store.transaction(path) as conn:
+        payload = {"list_ids": ["L0", "L1"], "contacts": PLAIN_ITEMS}
+        jobs.create_job(conn, "upsert", payload, 0.0, False)
+        jobs.pump(conn, NOW, 5.0)
+    assert _layer(path, VISIBLE) == before != _layer(path, TRUTH)
+    with store.transaction(path) as conn:
+        jobs.pump(conn, NOW + 4.9, 5.0)
+    assert _layer(path, VISIBLE) == before
+    with store.transaction(path) as conn:
+        jobs.pump(conn, NOW + 5.0, 5.0)
+    assert _layer(path, VISIBLE) == _layer(path, TRUTH)
+
+
+def test_only_email_only_items_take_the_plain_path() -> None:
+    assert plain_upsert.is_plain([{"email": "a@example.com"}, {"email": " B@example.com"}])
+    assert not plain_upsert.is_plain([{"email": "a@example.com", "first_name": "A"}])
+    assert not plain_upsert.is_plain([{"email": "a@example.com", "external_id": None}])
+    assert not plain_upsert.is_plain([{"email": "  "}])
 
 
 def test_items_with_identifiers_take_the_per_item_path() -> None:

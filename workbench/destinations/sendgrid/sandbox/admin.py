@@ -38,7 +38,7 @@ class SandboxAdmin:
         self._server = server
 
     def _transaction(self) -> Any:
-        return store.transaction(self._server.config.state_path)
+        return self._server.db.write()
 
     def _pump(self, conn: sqlite3.Connection, now: float) -> None:
         jobs.pump(conn, now, self._server.plan.knobs.visibility_lag_s)
@@ -152,6 +152,7 @@ class SandboxAdmin:
             while jobs.pump(conn, time.time(), 0.0):
                 pass
             exports.pump_exports(conn, time.time())
+        self._server.renderer.render_due()
 
     def request_log(self) -> list[dict[str, Any]]:
         """Every API request so far: method, path, endpoint, query, body, status, at."""

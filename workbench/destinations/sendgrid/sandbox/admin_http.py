@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from workbench.destinations.sendgrid.sandbox import exports, store
+from workbench.destinations.sendgrid.sandbox import exports
 from workbench.destinations.sendgrid.sandbox.api import Answer, ApiError, ApiRequest
 from workbench.errors import NotFoundError, WorkbenchError
 
@@ -131,7 +131,7 @@ def _clear_requests(ctx: AdminCall) -> Answer:
 
 
 def _download(ctx: AdminCall) -> Answer:
-    with store.transaction(ctx.sandbox.config.state_path) as conn:
+    with ctx.sandbox.db.read() as conn:
         req = ApiRequest(
             conn, {"id": ctx.part}, ctx.query, None, ctx.base_url, ctx.sandbox.plan, time.time()
         )
@@ -162,7 +162,7 @@ ADMIN_ROUTES: tuple[tuple[tuple[str, ...], str, Callable[[AdminCall], Answer]], 
 
 
 def _job_errors(sandbox: SandboxServer, job_id: str) -> Answer:
-    with store.transaction(sandbox.config.state_path) as conn:
+    with sandbox.db.read() as conn:
         rows = conn.execute("SELECT errors FROM jobs WHERE id = ?", (job_id,)).fetchall()
     if not rows:
         raise ApiError(404, f"job {job_id} not found")

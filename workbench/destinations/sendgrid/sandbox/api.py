@@ -73,12 +73,19 @@ Handler = Callable[[ApiRequest], Answer]
 
 @dataclass(frozen=True)
 class Route:
-    """One endpoint: method, path template with ``{name}`` parts, scope needed, handler."""
+    """One endpoint: method, path template with ``{name}`` parts, scope needed, handler.
+
+    ``reads_only``: the handler writes nothing, so it may answer from a read snapshot when the
+    request has no due work to do first. ``renders_export``: the path's ``{id}`` is an export
+    to render (outside the write lock) before answering, if it is due.
+    """
 
     method: str
     template: str
     scope: str | None
     handler: Handler
+    reads_only: bool = False
+    renders_export: bool = False
 
     @property
     def endpoint(self) -> str:

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from workbench.destinations.sendgrid.sandbox import store
+from workbench.destinations.sendgrid.sandbox import plain_upsert, store
 from workbench.destinations.sendgrid.sandbox.config import MAX_LISTS_PER_CONTACT
 from workbench.destinations.sendgrid.sandbox.store import IDENTIFIERS, TRUTH, VISIBLE
 
@@ -111,10 +111,22 @@ def apply_email_upsert(
 def make_visible(conn: sqlite3.Connection, changes: list[tuple[str, dict]]) -> None:
     """Apply change records to the ``visible`` layer with the effect of applying them in order.
 
-    Between two contact deletions, contact writes (contacts and alternate emails) commute with
-    membership changes (members only), so they go out as one ``executemany`` each; membership
-    changes keep their order (runs of additions, runs of removals).
+    A plain-upsert record (``plain_upsert``) is applied set-based where it stands. Between two
+    of those or two contact deletions, contact writes (contacts and alternate emails) commute
+    with membership changes (members only), so they go out as one ``executemany`` each;
+    membership changes keep their order (runs of additions, runs of removals).
     """
+    for plain, stretch in itertools.groupby(
+        changes, key=lambda c: c[0] == plain_upsert.PLAIN_UPSERT
+    ):
+        if plain:
+            for _, payload in stretch:
+                plain_upsert.make_plain_upsert_visible(conn, payload)
+        else:
+            _make_visible_in_order(conn, list(stretch))
+
+
+def _make_visible_in_order(conn: sqlite3.Connection, changes: list[tuple[str, dict]]) -> None:
     for deleted, stretch in itertools.groupby(changes, key=lambda c: c[0] == "contact_deleted"):
         group = list(stretch)
         if deleted:

@@ -1,7 +1,8 @@
 """Contact exports: ``POST /v3/marketing/contacts/exports``, its status, and the files.
 
 An export is ``pending`` for ``job_delay_s``; when due it is rendered from the ``visible`` layer
-into one gzip file (CSV with upper-case headers, or JSON lines with ``contact_id``) kept in the
+(by ``export_worker``, outside the write lock) into one gzip file (CSV with upper-case headers,
+or JSON lines with ``contact_id``) kept in the
 state file. Its URL is pre-signed (HMAC of id and expiry with the sandbox's secret), needs no
 API key, and stops working at ``expires_at`` (``export_ttl_s`` after creation).
 """
@@ -9,13 +10,11 @@ API key, and stops working at ``expires_at`` (``export_ttl_s`` after creation).
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import hmac
 import io
 import json
 import sqlite3
-import time
 import uuid
 from typing import Any
 
@@ -71,27 +70,20 @@ def start_export(req: ApiRequest) -> Answer:
 
 
 def pump_exports(conn: sqlite3.Connection, now: float) -> None:
-    """Render every due export from the visible layer (or mark it failed); ``completed_at`` is
-    when its file was ready (a million contacts take the sandbox a while to render)."""
-    due = conn.execute(
-        "SELECT * FROM exports WHERE status = 'pending' AND due_at <= ?", (now,)
-    ).fetchall()
-    for export in due:
-        if export["fail"]:
-            conn.execute(
-                "UPDATE exports SET status = 'failure', message = ?, updated_at = ? WHERE id = ?",
-                ("the export failed (sandbox fault)", now, export["id"]),
-            )
-            continue
-        params = json.loads(export["params"])
-        contacts = _exported_contacts(conn, params["list_ids"])
-        packed = gzip.compress(_render(conn, contacts, params["file_type"]), compresslevel=1)
-        done = time.time()
-        conn.execute(
-            "UPDATE exports SET status = 'ready', file = ?, contact_count = ?, updated_at = ?, "
-            "completed_at = ? WHERE id = ?",
-            (packed, len(contacts), done, done, export["id"]),
-        )
+    """Mark every due export that is set to fail as failed. Due exports that succeed are
+    rendered outside the write lock by ``export_worker.ExportRenderer``."""
+    conn.execute(
+        "UPDATE exports SET status = 'failure', message = ?, updated_at = ? "
+        "WHERE status = 'pending' AND due_at <= ? AND fail = 1",
+        ("the export failed (sandbox fault)", now, now),
+    )
+
+
+def render_rows(conn: sqlite3.Connection, list_ids: list[str], file_type: str) -> tuple[bytes, int]:
+    """An export file's text (CSV or JSON lines) rendered row by row in Python, and its row
+    count (the general path: every JSON export, and CSV values the fast path cannot carry)."""
+    contacts = _exported_contacts(conn, list_ids)
+    return _render(conn, contacts, file_type), len(contacts)
 
 
 def _exported_contacts(conn: sqlite3.Connection, list_ids: list[str]) -> list[dict]:

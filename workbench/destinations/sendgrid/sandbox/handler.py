@@ -3,7 +3,9 @@
 Order for an API request: count it against its endpoint's rate window (every answer carries
 the ``X-RateLimit-*`` headers), check the key (401) and its scope (403), refuse past the limit
 (429), apply the fault knobs (latency, a 5xx, holding the request past the client's timeout),
-then run the handler inside one SQLite transaction that first finishes due jobs and exports.
+then run the handler: from a read snapshot when the route only reads and the request has no due
+work (so it never waits for the job worker or an export render), else inside one write
+transaction that first finishes due small jobs and makes due changes visible.
 Paths under ``/_sandbox/`` are the admin surface and the export downloads: no key, no log.
 """
 
@@ -11,12 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from workbench.destinations.sendgrid.sandbox import admin_http, exports, jobs, store
+from workbench.destinations.sendgrid.sandbox import admin_http, jobs, store
 from workbench.destinations.sendgrid.sandbox.api import Answer, ApiError, ApiRequest, Route
 from workbench.destinations.sendgrid.sandbox.config import MAX_UPSERT_BYTES
 from workbench.destinations.sendgrid.sandbox.faults import RateDecision
@@ -28,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 UPSERT_ENDPOINT = "PUT /v3/marketing/contacts"
 UNMATCHED = "unknown endpoints"  # the rate window shared by paths the sandbox does not serve
-REQUEST_BUDGET = 100  # a request finishes due jobs this small itself; bigger ones: the worker
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -101,7 +103,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _authorise(self, route: Route) -> list[str]:
         header = self.headers.get("Authorization") or ""
         key = header[len("Bearer ") :].strip() if header.startswith("Bearer ") else ""
-        with store.transaction(self.sandbox.config.state_path) as conn:
+        with self.sandbox.db.read() as conn:
             scopes = store.key_scopes(conn, key) if key else None
         if scopes is None:
             raise ApiError(401, "authorization required")
@@ -110,17 +112,39 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return scopes
 
     def _run(self, route: Route, params: dict, query: dict, body: Any, scopes: list[str]) -> Answer:
-        plan = self.sandbox.plan
-        with store.transaction(self.sandbox.config.state_path) as conn:
-            now = time.time()
-            jobs.pump(conn, now, plan.knobs.visibility_lag_s, REQUEST_BUDGET, REQUEST_BUDGET)
-            exports.pump_exports(conn, now)
-            req = ApiRequest(conn, params, query, body, self._base_url(), plan, now, scopes)
-            try:
-                return route.handler(req)
-            except ApiError as exc:
-                answer = Answer(exc.status, exc.body())
-        return answer
+        """Serve from a read snapshot when the route only reads and nothing is due; else in one
+        write transaction that first does the request's due work (``pump_for_request``)."""
+        sandbox = self.sandbox
+        if route.renders_export:
+            sandbox.renderer.render(params["id"])
+        if route.reads_only:
+            with sandbox.db.read() as conn:
+                now = time.time()
+                if not jobs.due_for_request(conn, now):
+                    return self._answer(route, conn, params, query, body, scopes, now)
+        with sandbox.db.write() as conn:
+            sandbox.pump_for_request(conn)
+            return self._answer(route, conn, params, query, body, scopes, time.time())
+
+    def _answer(
+        self,
+        route: Route,
+        conn: sqlite3.Connection,
+        params: dict,
+        query: dict,
+        body: Any,
+        scopes: list[str],
+        now: float,
+    ) -> Answer:
+        """The route's answer inside the caller's transaction (an ``ApiError`` answers too, and
+        the work done before it stays committed)."""
+        req = ApiRequest(
+            conn, params, query, body, self._base_url(), self.sandbox.plan, now, scopes
+        )
+        try:
+            return route.handler(req)
+        except ApiError as exc:
+            return Answer(exc.status, exc.body())
 
     def _base_url(self) -> str:
         host = self.headers.get("Host") or self.sandbox.url.removeprefix("http://")

@@ -8,29 +8,34 @@ from workbench.destinations.sendgrid.sandbox import lists_api as lists
 from workbench.destinations.sendgrid.sandbox.api import Route
 from workbench.destinations.sendgrid.sandbox.config import READ_SCOPE, WRITE_SCOPE
 
+READS = True  # the route's handler writes nothing (``Route.reads_only``)
 C = "/v3/marketing/contacts"
 L = "/v3/marketing/lists"
 
 API_ROUTES: tuple[Route, ...] = (
-    Route("GET", "/v3/scopes", None, contacts.scopes),
+    Route("GET", "/v3/scopes", None, contacts.scopes, READS),
     Route("POST", L, WRITE_SCOPE, lists.create_list),
-    Route("GET", L, READ_SCOPE, lists.page_lists),
-    Route("GET", L + "/{id}", READ_SCOPE, lists.get_list),
+    Route("GET", L, READ_SCOPE, lists.page_lists, READS),
+    Route("GET", L + "/{id}", READ_SCOPE, lists.get_list, READS),
     Route("PATCH", L + "/{id}", WRITE_SCOPE, lists.rename_list),
     Route("DELETE", L + "/{id}", WRITE_SCOPE, lists.delete_list),
-    Route("GET", L + "/{id}/contacts/count", READ_SCOPE, lists.count_list),
+    Route("GET", L + "/{id}/contacts/count", READ_SCOPE, lists.count_list, READS),
     Route("DELETE", L + "/{id}/contacts", WRITE_SCOPE, lists.remove_contacts),
     Route("PUT", C, WRITE_SCOPE, contacts.upsert_contacts),
-    Route("POST", C + "/search/emails", READ_SCOPE, contacts.search_emails),
+    Route("POST", C + "/search/emails", READ_SCOPE, contacts.search_emails, READS),
     Route(
-        "POST", C + "/search/identifiers/{identifier_type}", READ_SCOPE, contacts.search_identifiers
+        "POST",
+        C + "/search/identifiers/{identifier_type}",
+        READ_SCOPE,
+        contacts.search_identifiers,
+        READS,
     ),
-    Route("POST", C + "/batch", READ_SCOPE, contacts.batch_contacts),
-    Route("GET", C + "/count", READ_SCOPE, contacts.count_contacts),
-    Route("GET", C + "/imports/{id}", READ_SCOPE, contacts.import_status),
+    Route("POST", C + "/batch", READ_SCOPE, contacts.batch_contacts, READS),
+    Route("GET", C + "/count", READ_SCOPE, contacts.count_contacts, READS),
+    Route("GET", C + "/imports/{id}", READ_SCOPE, contacts.import_status, READS),
     Route("POST", C + "/exports", READ_SCOPE, exports.start_export),
-    Route("GET", C + "/exports/{id}", READ_SCOPE, exports.export_status),
-    Route("GET", C + "/{id}", READ_SCOPE, contacts.get_contact),
+    Route("GET", C + "/exports/{id}", READ_SCOPE, exports.export_status, READS, True),
+    Route("GET", C + "/{id}", READ_SCOPE, contacts.get_contact, READS),
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import sqlite3
 import threading
 import time
 from http.server import ThreadingHTTPServer
@@ -20,6 +21,8 @@ from typing import Any
 from workbench.destinations.sendgrid.sandbox import exports, jobs, store
 from workbench.destinations.sendgrid.sandbox.admin import SandboxAdmin
 from workbench.destinations.sendgrid.sandbox.config import SandboxConfig
+from workbench.destinations.sendgrid.sandbox.database import Database
+from workbench.destinations.sendgrid.sandbox.export_worker import ExportRenderer
 from workbench.destinations.sendgrid.sandbox.faults import FaultPlan
 from workbench.destinations.sendgrid.sandbox.handler import SandboxHandler
 from workbench.errors import ConfigError
@@ -27,7 +30,7 @@ from workbench.errors import ConfigError
 REQUEST_LOG_SIZE = 100_000
 WORKER_TICK_S = 0.01
 WORKER_IDLE_S = 0.1
-WORKER_BUDGET = 3000  # items of a job per worker step (about 0.2 s of set-based database work)
+WORKER_BUDGET = 3000  # items of a job per worker step (plain upserts: up to jobs.PLAIN_CHUNK)
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +42,8 @@ class SandboxServer:
         self.host, self.port = host, port
         self.plan = FaultPlan(config.initial_knobs(), config.seed)
         self.admin = SandboxAdmin(self)
+        self.db = Database(config.state_path)
+        self.renderer = ExportRenderer(self.db, self.pump_for_request)
         self._log: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_SIZE)
         self._log_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -96,11 +101,24 @@ class SandboxServer:
 
     def pump(self) -> bool:
         """One bounded step of job, visibility and export processing; True if work is left."""
-        with store.transaction(self.config.state_path) as conn:
+        with self.db.write() as conn:
             now = time.time()
             more = jobs.pump(conn, now, self.plan.knobs.visibility_lag_s, budget=WORKER_BUDGET)
             exports.pump_exports(conn, now)
+        self.renderer.render_due()
         return more
+
+    def pump_for_request(self, conn: sqlite3.Connection | None = None) -> None:
+        """What every request does first: finish due small jobs, make due changes visible, fail
+        due exports set to fail (in ``conn``'s transaction, else in one of its own)."""
+        if conn is None:
+            with self.db.write() as own:
+                return self.pump_for_request(own)
+        now = time.time()
+        lag = self.plan.knobs.visibility_lag_s
+        jobs.pump(conn, now, lag, jobs.REQUEST_BUDGET, jobs.REQUEST_BUDGET)
+        exports.pump_exports(conn, now)
+        return None
 
     def stop(self) -> None:
         """Stop serving (held requests are released) and close the socket."""
@@ -112,6 +130,7 @@ class SandboxServer:
             if thread is not None:
                 thread.join(timeout=5)
         self._httpd, self._thread, self._worker = None, None, None
+        self.db.close()
 
     def __enter__(self) -> SandboxServer:
         return self.start()

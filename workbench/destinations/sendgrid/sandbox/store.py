@@ -69,9 +69,14 @@ CREATE INDEX IF NOT EXISTS exports_pending ON exports(status, due_at);
 _process_lock = threading.RLock()
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, check_same_thread: bool = True) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) with WAL and busy_timeout."""
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn = sqlite3.connect(
+        str(path),
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=check_same_thread,
+    )
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -96,6 +101,11 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
     for column in ("progress", "size"):
         if column not in have:
             conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+
+
+def process_lock() -> threading.RLock:
+    """The lock every writer of this process takes around its transaction (one at a time)."""
+    return _process_lock
 
 
 @contextmanager

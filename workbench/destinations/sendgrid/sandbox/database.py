@@ -1,0 +1,80 @@
+"""The running sandbox's connections to its state file: one writer, a pool of readers.
+
+``write()`` is ``store.transaction`` on a connection kept open (its page cache stays warm, which
+matters at a million contacts): one ``BEGIN IMMEDIATE`` transaction under the process lock.
+``read()`` is a deferred transaction on a pooled connection: in WAL mode it reads a consistent
+snapshot while the writer works, so a search never waits for a job or an export render.
+Other code (the demo seeder, tests) may still use ``store.transaction(path)`` on the same file.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from workbench.destinations.sendgrid.sandbox import store
+
+WRITER_CACHE_KIB = 256 * 1024
+READER_CACHE_KIB = 64 * 1024
+MMAP_BYTES = 1 << 30
+
+
+class Database:
+    """Connections to one state file for one ``SandboxServer`` (closed by ``close()``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: sqlite3.Connection | None = None
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._opened: list[sqlite3.Connection] = []
+        self._open_lock = threading.Lock()
+
+    def _open(self, cache_kib: int) -> sqlite3.Connection:
+        conn = store.connect(self.path, check_same_thread=False)
+        conn.execute(f"PRAGMA cache_size=-{cache_kib}")
+        conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        with self._open_lock:
+            self._opened.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction on the writer: committed on success, rolled
+        back on any error."""
+        with store.process_lock():
+            if self._writer is None:
+                self._writer = self._open(WRITER_CACHE_KIB)
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One read-only snapshot (a deferred transaction) on a pooled connection."""
+        try:
+            conn = self._readers.get_nowait()
+        except queue.Empty:
+            conn = self._open(READER_CACHE_KIB)
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("ROLLBACK")
+            self._readers.put(conn)
+
+    def close(self) -> None:
+        """Close every connection opened so far."""
+        with self._open_lock:
+            opened, self._opened, self._writer = self._opened, [], None
+        for conn in opened:
+            conn.close()
