@@ -3,21 +3,12 @@
 Pure functions over polars frames. ``desired`` is the segment's unique normalised emails (from
 :func:`workbench.emails.normalise_emails`) with any extra columns (the key, a contact id);
 ``snapshot`` is the list as last confirmed, with ``email`` and ``contact_id``. The result is
-exactly the set difference of the email strings, in both directions, plus the intersection.
+the set difference of the email strings, in both directions, plus the intersection: exact,
+but for a 2**-64 chance per hash collision (see :mod:`workbench.diff_matching`).
 
-How it stays fast at millions of rows: each email is hashed to 64 bits (fixed seed); hash and
-row number are packed into one integer so a single integer sort per side orders the rows by
-hash, and a merge join of the two sorted sides pairs rows whose hashes share a bucket. A bucket
-holding several rows of one side is settled by comparing the strings. The one-to-one pairs are
-confirmed by a second, independent 64-bit hash of every email ("check hash"), without looking
-any pair up: the check hashes of the matched rows are summed on each side in its own order,
-and equal emails contribute equally, so a pair of different emails that collided on the first
-hash shows as unequal sums; then, and only then, pairs are compared one by one and the
-collided ones dropped. A wrong answer needs two different emails that collide on both hashes
-and leave the sums equal, a chance of about 2**-64 for each first-hash collision (at 5M
-emails per side and 5% churn, a run needs the one-by-one check about once in 35). Comparing
-every pair's strings instead would read the desired side's strings in random order, which
-costs more than the rest of the diff. Independent steps run on two threads.
+How it stays fast at millions of rows: see :mod:`workbench.diff_matching`, which pairs the
+rows holding the same email by hashing; this module cuts the frames from those pairs.
+Independent steps run on two threads.
 
 The outputs are sorted by email. When the snapshot is already in email order (as the outputs
 of a previous diff are, so store snapshots in that order), the large ``unchanged`` and
@@ -33,12 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import polars as pl
 
-from workbench.email_hashing import (
-    email_check_hashes,
-    email_hashes,
-    rows_by_hash,
-    rows_in_shared_buckets,
-)
+from workbench.diff_matching import Matches, match_rows, matched_masks, same_check_sums
 from workbench.errors import InputError
 
 EMAIL = "email"
@@ -133,9 +119,7 @@ def diff_members(
     snapshot = _checked_side(snapshot, "snapshot", (EMAIL, CONTACT_ID))
     with ThreadPoolExecutor(_WORKERS) as pool:
         ordered_snapshot = pool.submit(_with_email_order_flag, snapshot)
-        matches = _matched_rows(
-            pool, desired.get_column(EMAIL), snapshot.get_column(EMAIL), hash_bits
-        )
+        matches = match_rows(pool, desired.get_column(EMAIL), snapshot.get_column(EMAIL), hash_bits)
         return _diff_from_matches(pool, desired, ordered_snapshot.result(), matches)
 
 
@@ -165,73 +149,16 @@ def _require_columns(frame: pl.DataFrame, side: str, required: tuple[str, ...]) 
         )
 
 
-@dataclass(frozen=True)
-class _HashedSide:
-    """One side's rows in hash order (``bucket``, ``row``), the buckets holding several of its
-    rows, and every row's check hash."""
-
-    by_hash: pl.DataFrame
-    shared_buckets: pl.Series
-    check: np.ndarray
-
-
-@dataclass(frozen=True)
-class _Matches:
-    """Row numbers of the desired and snapshot rows holding the same email (one pair per
-    email), and each side's check hashes."""
-
-    d_rows: np.ndarray
-    s_rows: np.ndarray
-    d_check: np.ndarray
-    s_check: np.ndarray
-
-    def confirmed_by_check_hashes(self) -> _Matches:
-        """Only the pairs whose check hashes agree (the others are hash collisions)."""
-        same = self.d_check[self.d_rows] == self.s_check[self.s_rows]
-        return replace(self, d_rows=self.d_rows[same], s_rows=self.s_rows[same])
-
-
-def _matched_rows(
-    pool: Executor, desired: pl.Series, snapshot: pl.Series, hash_bits: int
-) -> _Matches:
-    """Pair the rows whose first hashes share a bucket (a merge join of the two hash-ordered
-    sides). A bucket holding several rows on one side is settled here by comparing the
-    strings; one-to-one pairs are checked later, all at once (see ``_diff_from_matches``)."""
-    row_bits = max(len(desired) - 1, len(snapshot) - 1, 1).bit_length()
-    other_side = pool.submit(_hashed_side, snapshot, "snapshot", hash_bits, row_bits)
-    mine, theirs = _hashed_side(desired, "desired", hash_bits, row_bits), other_side.result()
-    pairs = mine.by_hash.join(theirs.by_hash, on="bucket", how="inner", suffix="_s")
-    d_rows, s_rows = pairs.get_column("row").to_numpy(), pairs.get_column("row_s").to_numpy()
-    shared = pl.concat([mine.shared_buckets, theirs.shared_buckets])
-    if not shared.is_empty():
-        ambiguous = pairs.get_column("bucket").is_in(shared.implode()).arg_true().to_numpy()
-        same = desired.gather(d_rows[ambiguous]) == snapshot.gather(s_rows[ambiguous])
-        collided = ambiguous[~same.to_numpy()]
-        if len(collided):
-            keep = np.ones(len(d_rows), dtype=bool)
-            keep[collided] = False
-            d_rows, s_rows = d_rows[keep], s_rows[keep]
-    return _Matches(d_rows, s_rows, mine.check, theirs.check)
-
-
-def _hashed_side(emails: pl.Series, side: str, hash_bits: int, row_bits: int) -> _HashedSide:
-    """Hash one side twice and order its rows by the first hash; refuse repeated emails."""
-    by_hash = rows_by_hash(email_hashes(emails, bits=hash_bits), bits=hash_bits, row_bits=row_bits)
-    shared = rows_in_shared_buckets(by_hash)
-    _reject_duplicates(emails.gather(shared.get_column("row")), side)
-    return _HashedSide(by_hash, shared.get_column("bucket").unique(), email_check_hashes(emails))
-
-
 def _diff_from_matches(
-    pool: Executor, desired: pl.DataFrame, snapshot: pl.DataFrame, matches: _Matches
+    pool: Executor, desired: pl.DataFrame, snapshot: pl.DataFrame, matches: Matches
 ) -> MembershipDiff:
     """The three frames, from the matched rows. ``to_add`` and ``to_remove`` are cut out on a
     worker meanwhile; ``to_remove`` and ``unchanged`` come out of the snapshot in its own
     order."""
-    in_snapshot, in_desired = _matched_masks(desired.height, snapshot.height, matches)
-    if not _same_check_sums(matches, in_snapshot, in_desired):
+    in_snapshot, in_desired = matched_masks(desired.height, snapshot.height, matches)
+    if not same_check_sums(matches, in_snapshot, in_desired):
         matches = matches.confirmed_by_check_hashes()
-        in_snapshot, in_desired = _matched_masks(desired.height, snapshot.height, matches)
+        in_snapshot, in_desired = matched_masks(desired.height, snapshot.height, matches)
     to_add = pool.submit(_sorted_by_email, desired.filter(pl.Series(~in_snapshot)))
     to_remove = pool.submit(_sorted_by_email, snapshot.filter(pl.Series(~in_desired)))
     kept = snapshot.filter(pl.Series(in_desired))
@@ -244,30 +171,8 @@ def _diff_from_matches(
     )
 
 
-def _matched_masks(
-    desired_height: int, snapshot_height: int, matches: _Matches
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which desired rows are matched, and which snapshot rows are."""
-    in_snapshot = np.zeros(desired_height, dtype=bool)
-    in_snapshot[matches.d_rows] = True
-    in_desired = np.zeros(snapshot_height, dtype=bool)
-    in_desired[matches.s_rows] = True
-    return in_snapshot, in_desired
-
-
-def _same_check_sums(matches: _Matches, in_snapshot: np.ndarray, in_desired: np.ndarray) -> bool:
-    """Whether the check hashes of the matched rows add up to the same sum on both sides
-    (modulo 2**64), read in each side's own order, so no pair has to be looked up.
-
-    Truly equal pairs contribute equal check hashes, so a pair of different emails that
-    collided on the first hash shows as unequal sums (but for a 2**-64 chance)."""
-    mine = np.add.reduce(matches.d_check, where=in_snapshot, dtype=np.uint64)
-    theirs = np.add.reduce(matches.s_check, where=in_desired, dtype=np.uint64)
-    return bool(mine == theirs)
-
-
 def _desired_columns_of(
-    desired: pl.DataFrame, matches: _Matches, in_desired: np.ndarray
+    desired: pl.DataFrame, matches: Matches, in_desired: np.ndarray
 ) -> pl.DataFrame:
     """The desired side's columns other than the email, for the matched snapshot rows in
     snapshot order (an empty frame when the desired side has no other column)."""
@@ -288,17 +193,6 @@ def _gathered(column: pl.Series, rows: np.ndarray) -> pl.Series:
     if column.dtype.is_numeric() and not column.has_nulls():
         return pl.Series(column.name, column.to_numpy()[rows], dtype=column.dtype)
     return column.rechunk().gather(rows)
-
-
-def _reject_duplicates(shared: pl.Series, side: str) -> None:
-    """Raise when an email occurs twice on one side; ``shared`` holds every candidate (the
-    emails of rows that share a hash bucket)."""
-    repeated = shared.len() - shared.n_unique()
-    if repeated:
-        raise InputError(
-            f"the {side} frame has {repeated} repeated email(s); each email must occur once "
-            "(de-duplicate with workbench.emails.normalise_emails)"
-        )
 
 
 def _unchanged_frame(
