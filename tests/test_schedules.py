@@ -10,14 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from workbench.errors import ConfigError
-from workbench.schedules import (
-    Schedule,
-    backoff_delay,
-    is_due,
-    next_attempt,
-    next_due,
-    parse_schedule,
-)
+from workbench.schedule_timing import backoff_delay, is_due, next_attempt, next_due
+from workbench.schedules import Schedule, parse_schedule
 
 
 def utc(*parts: int) -> datetime:

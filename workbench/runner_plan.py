@@ -10,10 +10,10 @@ Rules (``decide``), from the run history of one activation:
 - the latest run waits for approval: ``waiting`` (reported, never re-run by the runner);
 - the latest run is unfinished (``planned``/``applying``): ``due`` (the run resumes it; while
   another process holds its lock the run is reported as skipped);
-- otherwise :func:`workbench.schedules.next_attempt` with the start of the last successful run,
-  the end of the last failed run and the failures since the last success (back-off): ``due``
-  when that moment has come (missed slots run once), ``not_due`` otherwise, and manual
-  schedules are never due.
+- otherwise :func:`workbench.schedule_timing.next_attempt` with the start of the last
+  successful run, the end of the last failed run and the failures since the last success
+  (back-off): ``due`` when that moment has come (missed slots run once), ``not_due``
+  otherwise, and manual schedules are never due.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workbench.errors import ConfigError
-from workbench.schedules import Schedule, next_attempt, parse_schedule
+from workbench.schedule_timing import next_attempt
+from workbench.schedules import Schedule, parse_schedule
 
 DecisionKind = Literal["due", "not_due", "waiting", "invalid"]
 HISTORY_LIMIT = 50  # runs read per activation: enough to reach the 6 h back-off cap
