@@ -20,9 +20,10 @@ client) on its own list of the same sandbox:
 * incremental run: the segment moves to ``N churn <= id < N``: ``churn`` of the members leave,
   as many join.
 
-Our sync polls a job again when its reported progress says it should be done (``JobPace``),
-at most ``--poll-s`` apart (``WORKBENCH_SYNC_POLL_S``, default 5 s in the product; 30 s here,
-as a 30,000-contact job takes the sandbox about 10 s on a busy machine). Calls time out after
+Our sync sends two upserts (and two removals) at a time and polls jobs while it sends, each
+when it should be done (``job_schedule``), at most ``--poll-s`` apart (``WORKBENCH_SYNC_POLL_S``,
+default 5 s in the product; 30 s here, as a 30,000-contact job can take the sandbox 10 s on a
+busy machine). Calls time out after
 600 s: the sandbox renders a 1M export inside the status call that finds it due.
 
 Per scenario and implementation it prints and returns the API calls by endpoint (every request
