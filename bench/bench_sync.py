@@ -58,6 +58,8 @@ import argparse
 import json
 import os
 import shutil
+import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -268,6 +270,7 @@ def main() -> dict[str, Any]:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="sync-", dir=DATA_DIR))
     os.environ.pop("SENDGRID_API_KEY", None)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the sandbox, remove scratch
     try:
         results = run_bench(
             args.customers, args.churn, args.poll_s, scratch, naive, args.sandbox_in_process

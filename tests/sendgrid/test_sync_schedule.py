@@ -30,7 +30,8 @@ def paced(clock: Clock) -> Schedule:
     schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
     (first,) = schedule.plan([(0, 100, 0.0)])
     clock.now = 1.0
-    schedule.unfinished(first, ImportJob("j0", "pending", requested=100, updated=50), start=0.0)
+    half_done = ImportJob("j0", "pending", requested=100, updated=50)
+    schedule.unfinished(first, half_done, start=0.0, rows=100)
     return schedule
 
 
@@ -55,10 +56,33 @@ def test_later_jobs_chain_from_estimated_ends_not_from_a_late_poll() -> None:
     head, second, third = schedule.plan([(0, 100, 0.0), (1, 100, 0.5), (2, 50, 0.6)])
     assert (second.due, third.due) == pytest.approx((2.0 + 2.4, 4.0 + 1.2))  # one after another
     clock.now = 9.0  # the head's poll came late: it finished long ago
-    schedule.finished(head)
+    schedule.finished(head, rows=0, start=0.0)  # settled behind a probe: no run time learnt
     second_now, third_now = schedule.plan([(1, 100, 0.5), (2, 50, 0.6)])
     assert (second_now.due, third_now.due) == pytest.approx((second.due, third.due))
     assert third_now.due < clock.now  # both are due now: one probe settles both
+
+
+def test_without_progress_the_pace_comes_from_how_long_the_first_job_took() -> None:
+    clock = Clock()
+    schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
+    silent = ImportJob("j0", "pending", requested=0)  # SendGrid may show no counts until done
+    looks = []
+    while True:  # the first job takes 1.3 s: looked at early, then at doubling intervals
+        (job,) = schedule.plan([(0, 1000, 0.0)])
+        clock.now = job.due
+        looks.append(job.due)
+        if clock.now >= 1.3:
+            schedule.finished(job, rows=1000, start=0.0)
+            break
+        schedule.unfinished(job, silent, start=0.0, rows=1000)
+    assert len(looks) <= 7 and looks[-1] < 2 * 1.3  # bounded within a factor of 2
+    second, third = schedule.plan([(1, 1000, 0.5), (2, 1000, 0.6)])
+    took = looks[-1]  # the pace learnt: 1000 rows in that time
+    assert second.due == pytest.approx(looks[-1] + 1.2 * took)
+    assert third.due == pytest.approx(looks[-1] + took + 1.2 * took)
+    clock.now = second.due
+    schedule.unfinished(second, silent, start=looks[-1], rows=1000)  # slower than thought
+    assert schedule.rate < 1000 / took
 
 
 def test_a_run_polls_each_job_about_once(world: World) -> None:

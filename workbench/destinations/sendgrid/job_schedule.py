@@ -7,8 +7,9 @@ a poll happened to see the previous job finished), so one late poll does not del
 
 The follower polls the NEWEST job that is due first (the probe): when it has finished, or has
 started (it reports rows done), every older job has finished too and is polled once, at once.
-A probe that has not started is the only poll that finds a job unfinished. Its progress, when
-it reports some, sets the pace: rows done since it should have started.
+The pace comes from progress (rows done since the job should have started) when SendGrid
+reports it, else from how long a job took (the first job is looked at early and then at
+doubling intervals until it has finished: that bounds its run time within a factor of 2).
 """
 
 from __future__ import annotations
@@ -59,29 +60,38 @@ class Schedule:
             end = job_end if job_end is not None else end
         return planned
 
-    def finished(self, planned: Planned) -> None:
-        """A job was seen finished: later jobs chain from its estimated end."""
+    def finished(self, planned: Planned, rows: int, start: float) -> None:
+        """A job was seen finished: later jobs chain from its estimated end. When no pace is
+        known, or this job had been seen unfinished, its run time sets the pace (a job that
+        reports no progress until done still teaches it: it ended by now)."""
         now = self._clock()
-        self._end = min(planned.end, now) if planned.end is not None else now
-        self._seen.pop(planned.key, None)
+        seen = self._seen.pop(planned.key, None)
+        if (self.rate <= 0 or seen is not None) and rows > 0:
+            self.rate = rows / max(now - start, 1e-3)
+            self._end = now
+        else:
+            self._end = min(planned.end, now) if planned.end is not None else now
 
-    def unfinished(self, planned: Planned, job: ImportJob, start: float) -> None:
+    def unfinished(self, planned: Planned, job: ImportJob, start: float, rows: int) -> None:
         """A job was seen unfinished: learn the pace from its progress, poll it again when
-        the rest should be done. ``start`` is when it should have started."""
+        the rest should be done. ``start`` is when it should have started; ``rows`` its size
+        (SendGrid may report no counts before the end)."""
         now, done = self._clock(), rows_done(job)
         earlier = self._seen.get(planned.key)
         if earlier is not None and done > earlier[2]:
             self.rate = (done - earlier[2]) / max(now - earlier[3], 1e-3)
         elif done > 0 and now > start:
             self.rate = done / (now - start)
-        if self.rate > 0 and job.requested > done:
-            rest = (job.requested - done) / self.rate
+        elif self.rate > 0 and now > start:  # no progress shown: it is slower than thought
+            self.rate = min(self.rate, rows / (now - start))
+        left = max(job.requested or rows, rows) - done
+        if self.rate > 0 and left > 0:
+            rest = left / self.rate
             due, end = now + min(max(PACE_MARGIN * rest, self.first_s), self.max_s), now + rest
-        else:  # not started, or no pace: look again a little later
-            wait = (
-                self.first_s if earlier is None else min(2 * (earlier[0] - earlier[3]), self.max_s)
-            )
-            due, end = now + max(wait, self.first_s), now + max(wait, self.first_s)
+        else:  # no pace yet: look again a little later, twice as long each time
+            wait = self.first_s if earlier is None else 2 * (earlier[0] - earlier[3])
+            wait = min(max(wait, self.first_s), self.max_s)
+            due, end = now + wait, now + wait
         self._seen[planned.key] = (due, end, done, now)
 
     def start_of(self, planned: list[Planned], index: int, sent: float) -> float:

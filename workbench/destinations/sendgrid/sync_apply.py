@@ -27,7 +27,7 @@ from workbench.store import Store
 
 from .client import SendGridClient
 from .job_errors import refused_emails
-from .job_schedule import Schedule
+from .job_schedule import Planned, Schedule
 from .models import ImportJob
 from .polling import rows_done
 from .sync_batches import plan_batches
@@ -195,23 +195,33 @@ class Applier:
             return waiting
         probe = ready[-1]
         job = self._settle(waiting[probe])
-        settled = {probe} if job is None else set()
-        if job is None:
-            schedule.finished(planned[probe])
-        else:
-            schedule.unfinished(
-                planned[probe], job, schedule.start_of(planned, probe, keys[probe][2])
-            )
+        settled: set[int] = set()
         if job is None or rows_done(job) > 0:  # jobs run in order: every older one is done
             with ThreadPoolExecutor(SETTLE_WORKERS, thread_name_prefix="sync-settle") as pool:
                 outcomes = list(pool.map(self._settle, waiting[:probe]))
             for index, older in enumerate(outcomes):
-                if older is None:
-                    schedule.finished(planned[index])
-                    settled.add(index)
-                else:
-                    schedule.unfinished(planned[index], older, keys[index][2])
+                self._learn(schedule, planned, keys, index, older, timed=False)
+                settled.update([index] if older is None else [])
+        self._learn(schedule, planned, keys, probe, job)
+        settled.update([probe] if job is None else [])
         return [b for i, b in enumerate(waiting) if i not in settled]
+
+    @staticmethod
+    def _learn(
+        schedule: Schedule,
+        planned: list[Planned],
+        keys: list[tuple[int, int, float]],
+        index: int,
+        job: ImportJob | None,
+        timed: bool = True,
+    ) -> None:
+        """Tell the schedule what a poll of ``planned[index]`` found (None: finished); a job
+        settled behind the probe ended at some unknown earlier time (not ``timed``)."""
+        start = schedule.start_of(planned, index, keys[index][2])
+        if job is None:
+            schedule.finished(planned[index], keys[index][1] if timed else 0, start)
+        else:
+            schedule.unfinished(planned[index], job, start, keys[index][1])
 
     def _take_sent(self, waiting: list[Batch], block: bool) -> None:
         """Move newly sent batches to ``waiting`` (waiting briefly for one when ``block``)."""
