@@ -88,4 +88,25 @@ def test_a_value_holding_a_separator_falls_back_to_the_per_row_renderer(state: P
             "UPDATE contacts SET external_id = ? WHERE id = (SELECT min(id) FROM contacts)",
             (f"odd{export_render.FIELD}id",),
         )
+        assert export_render.render_csv(conn, []) == exports.render_rows(conn, [], "csv")
+        conn.execute(
+            "UPDATE contacts SET email = ? WHERE id = (SELECT max(id) FROM contacts)",
+            (f"odd{export_render.ROW}@example.com",),
+        )
+        assert export_render.render_csv(conn, []) is None
+
+
+def test_many_lists_with_members_fall_back_to_the_per_row_renderer(state: Path) -> None:
+    with store.transaction(state) as conn:
+        some = conn.execute("SELECT id FROM contacts WHERE layer = ? LIMIT 1", (VISIBLE,))
+        contact_id = some.fetchall()[0][0]
+        for k in range(export_render.MAX_LISTS):
+            conn.execute(
+                "INSERT INTO lists(id, seq, name, created_at, updated_at) VALUES (?, ?, ?, 0, 0)",
+                (f"M{k}", 100 + k, f"M{k}"),
+            )
+            conn.execute(
+                "INSERT INTO members(layer, list_id, contact_id, added_at) VALUES (?, ?, ?, 0)",
+                (VISIBLE, f"M{k}", contact_id),
+            )
         assert export_render.render_csv(conn, []) is None

@@ -160,7 +160,7 @@ def _store_progress(
             progress,
             json.dumps(counts),
             json.dumps(errors),
-            None if status == "pending" else now,
+            None if status == "pending" else max(now, time.time()),
             job_id,
         ),
     )

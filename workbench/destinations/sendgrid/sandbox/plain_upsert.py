@@ -2,10 +2,11 @@
 
 That is what a list sync sends for contacts without identifiers (``{"email": ...}``), 30,000 at a
 time. Such an item changes nothing on an existing contact but ``updated_at`` and its lists, so a
-chunk is applied with a few statements over JSON arrays (``json_each``): one lookup of the
-chunk's emails, one of their lists, one ``UPDATE`` of ``updated_at``, one ``INSERT`` of the new
-contacts, one of the new memberships. The Python loop in between only decides, item by item and
-in order, what the per-item path would decide (created or updated, the 250-list cap, duplicates).
+chunk is applied with a few statements: one lookup of the chunk's emails, one of their lists
+(over JSON arrays, ``json_each``), an ``UPDATE`` of ``updated_at``, one ``INSERT`` of the new
+contacts, one of the new memberships (each in key order). The Python loop in between only
+decides, item by item and in order, what the per-item path would decide (created or updated,
+the 250-list cap, duplicates).
 
 The chunk leaves ONE change record (``PLAIN_UPSERT``) that ``make_visible`` applies the same way
 to the ``visible`` layer once it is due: the same end state as the per-row records of the other
@@ -29,15 +30,13 @@ _FIND = (
 )
 _LISTS = (  # per contact: how many lists it is on, and which of the added ones
     "SELECT m.contact_id, count(*), "
-    "json_group_array(CASE WHEN m.list_id IN (SELECT value FROM json_each(?2)) "
-    "THEN m.list_id END) "
+    "group_concat(CASE WHEN m.list_id IN (SELECT value FROM json_each(?2)) "
+    "THEN m.list_id END, char(31)) "
     "FROM members m INDEXED BY members_contact JOIN lists l ON l.id = m.list_id "
     "WHERE m.layer = ?1 AND m.contact_id IN (SELECT value FROM json_each(?3)) "
     "GROUP BY m.contact_id"
 )
-_TOUCH = (
-    "UPDATE contacts SET updated_at = ? WHERE layer = ? AND id IN (SELECT value FROM json_each(?))"
-)
+_TOUCH = "UPDATE contacts SET updated_at = ? WHERE layer = ? AND id = ?"
 _CREATE = (
     "INSERT OR REPLACE INTO contacts(layer, id, email, phone_number_id, external_id, "
     "anonymous_id, data, created_at, updated_at) "
@@ -82,7 +81,7 @@ def _lists(
     conn: sqlite3.Connection, ids: list[str], added: list[str]
 ) -> dict[str, tuple[int, set[str]]]:
     rows = conn.execute(_LISTS, (TRUTH, json.dumps(added), json.dumps(ids))).fetchall()
-    return {row[0]: (row[1], {i for i in json.loads(row[2]) if i}) for row in rows}
+    return {row[0]: (row[1], set(row[2].split("\x1f")) if row[2] else set()) for row in rows}
 
 
 def apply_plain_upsert(
@@ -142,13 +141,14 @@ def _write(
     touched: list[str],
     members: list[list[str]],
 ) -> None:
-    """The chunk's writes to ``layer``: new contacts, ``updated_at`` of the others, members."""
+    """The chunk's writes to ``layer``: new contacts, ``updated_at`` of the others, members
+    (each in key order, so the B-tree pages are visited once, in order)."""
     if created:
-        conn.execute(_CREATE, (layer, now, json.dumps(created)))
+        conn.execute(_CREATE, (layer, now, json.dumps(sorted(created))))
     if touched:
-        conn.execute(_TOUCH, (now, layer, json.dumps(touched)))
+        conn.executemany(_TOUCH, [(now, layer, contact_id) for contact_id in sorted(touched)])
     if members:
-        conn.execute(_ADD_MEMBERS, (layer, now, json.dumps(members)))
+        conn.execute(_ADD_MEMBERS, (layer, now, json.dumps(sorted(members))))
 
 
 def make_plain_upsert_visible(conn: sqlite3.Connection, change: dict[str, Any]) -> None:

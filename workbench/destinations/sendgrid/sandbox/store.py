@@ -41,6 +41,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS contacts_email ON contacts(layer, email);
 CREATE INDEX IF NOT EXISTS contacts_phone ON contacts(layer, phone_number_id);
 CREATE INDEX IF NOT EXISTS contacts_external ON contacts(layer, external_id);
 CREATE INDEX IF NOT EXISTS contacts_anonymous ON contacts(layer, anonymous_id);
+CREATE INDEX IF NOT EXISTS contacts_created ON contacts(layer, created_at, id);
 CREATE TABLE IF NOT EXISTS alternate_emails(
     layer TEXT NOT NULL, email TEXT NOT NULL, contact_id TEXT NOT NULL,
     PRIMARY KEY(layer, email, contact_id));
