@@ -40,6 +40,8 @@ def test_without_a_pace_only_the_oldest_job_gets_an_early_look() -> None:
     schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
     first, second = schedule.plan([(0, 100, 0.0), (1, 100, 0.0)])
     assert first.due == pytest.approx(0.05) and second.due >= 30
+    (big,) = schedule.plan([(2, 30_000, 0.0)])
+    assert big.due == pytest.approx(0.3)  # a big job is first looked at later
 
 
 def test_progress_sets_the_pace_and_the_next_look_comes_when_the_rest_is_done() -> None:
@@ -56,7 +58,7 @@ def test_later_jobs_chain_from_estimated_ends_not_from_a_late_poll() -> None:
     head, second, third = schedule.plan([(0, 100, 0.0), (1, 100, 0.5), (2, 50, 0.6)])
     assert (second.due, third.due) == pytest.approx((2.0 + 2.4, 4.0 + 1.2))  # one after another
     clock.now = 9.0  # the head's poll came late: it finished long ago
-    schedule.finished(head, rows=0, start=0.0)  # settled behind a probe: no run time learnt
+    schedule.finished(head, rows=100, start=0.0, timed=False)  # settled behind a probe
     second_now, third_now = schedule.plan([(1, 100, 0.5), (2, 50, 0.6)])
     assert (second_now.due, third_now.due) == pytest.approx((second.due, third.due))
     assert third_now.due < clock.now  # both are due now: one probe settles both
@@ -83,6 +85,18 @@ def test_without_progress_the_pace_comes_from_how_long_the_first_job_took() -> N
     clock.now = second.due
     schedule.unfinished(second, silent, start=looks[-1], rows=1000)  # slower than thought
     assert schedule.rate < 1000 / took
+
+
+def test_a_pace_learnt_too_low_recovers_from_the_rows_done_since_the_first_send() -> None:
+    clock = Clock()
+    schedule = paced(clock)  # 50 rows/s
+    jobs = [(k, 100, 0.0) for k in range(1, 6)]
+    planned = schedule.plan(jobs)
+    clock.now = 4.0  # all five were done by 4 s: 500 rows in 4 s, more than 50 rows/s shows
+    for job in planned[:-1]:
+        schedule.finished(job, rows=100, start=0.0, timed=False)
+    schedule.finished(planned[-1], rows=100, start=0.0)
+    assert schedule.rate == pytest.approx(500 / 4.0)
 
 
 def test_a_run_polls_each_job_about_once(world: World) -> None:

@@ -219,7 +219,7 @@ class Applier:
         settled behind the probe ended at some unknown earlier time (not ``timed``)."""
         start = schedule.start_of(planned, index, keys[index][2])
         if job is None:
-            schedule.finished(planned[index], keys[index][1] if timed else 0, start)
+            schedule.finished(planned[index], keys[index][1], start, timed)
         else:
             schedule.unfinished(planned[index], job, start, keys[index][1])
 
