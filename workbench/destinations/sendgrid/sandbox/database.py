@@ -49,9 +49,7 @@ class Database:
         """One ``BEGIN IMMEDIATE`` transaction on the writer: committed on success, rolled
         back on any error."""
         with store.process_lock():
-            if self._writer is None:
-                self._writer = self._open(WRITER_CACHE_KIB)
-            conn = self._writer
+            conn = self._writer_connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -59,6 +57,21 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        if self._writer is None:
+            self._writer = self._open(WRITER_CACHE_KIB)
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")  # see checkpoint()
+        return self._writer
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file as far as readers allow (PASSIVE).
+
+        The writer does not checkpoint when it commits, so a job's commit (and the poll that
+        waits for it) does not pay for copying its pages a second time; the worker thread
+        calls this between its steps instead."""
+        with store.process_lock():
+            self._writer_connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

@@ -2,9 +2,10 @@
 
 That is what a list sync sends for contacts without identifiers (``{"email": ...}``), 30,000 at a
 time. Such an item changes nothing on an existing contact but ``updated_at`` and its lists, so a
-chunk is applied with a few statements: one lookup of the chunk's emails, one of their lists
-(over JSON arrays, ``json_each``), an ``UPDATE`` of ``updated_at``, one ``INSERT`` of the new
-contacts, one of the new memberships (each in key order). The Python loop in between only
+chunk is applied with a few statements: one lookup of the chunk's emails, two of their lists
+(over JSON arrays, ``json_each``; counts from the index alone), an ``UPDATE`` of
+``updated_at``, one ``INSERT`` of the new contacts, one of the new memberships (each in key
+order). The Python loop in between only
 decides, item by item and in order, what the per-item path would decide (created or updated,
 the 250-list cap, duplicates).
 
@@ -28,13 +29,20 @@ PLAIN_UPSERT = "plain_upsert"  # the kind of the change record this path leaves
 _FIND = (
     "SELECT email, id FROM contacts WHERE layer = ? AND email IN (SELECT value FROM json_each(?))"
 )
-_LISTS = (  # per contact: how many lists it is on, and which of the added ones
-    "SELECT m.contact_id, count(*), "
-    "group_concat(CASE WHEN m.list_id IN (SELECT value FROM json_each(?2)) "
-    "THEN m.list_id END, char(31)) "
-    "FROM members m INDEXED BY members_contact JOIN lists l ON l.id = m.list_id "
-    "WHERE m.layer = ?1 AND m.contact_id IN (SELECT value FROM json_each(?3)) "
+_COUNTS = (  # memberships per contact, from the index alone (may count a deleted list's)
+    "SELECT contact_id, count(*) FROM members INDEXED BY members_contact "
+    "WHERE layer = ?1 AND contact_id IN (SELECT value FROM json_each(?2)) GROUP BY contact_id"
+)
+_EXACT_COUNTS = (  # lists per contact, existing lists only
+    "SELECT m.contact_id, count(*) FROM members m INDEXED BY members_contact "
+    "JOIN lists l ON l.id = m.list_id "
+    "WHERE m.layer = ?1 AND m.contact_id IN (SELECT value FROM json_each(?2)) "
     "GROUP BY m.contact_id"
+)
+_ON_ADDED = (
+    "SELECT contact_id, list_id FROM members WHERE layer = ?1 "
+    "AND list_id IN (SELECT value FROM json_each(?2)) "
+    "AND contact_id IN (SELECT value FROM json_each(?3))"
 )
 _TOUCH = "UPDATE contacts SET updated_at = ? WHERE layer = ? AND id = ?"
 _CREATE = (
@@ -80,8 +88,18 @@ def _known(conn: sqlite3.Connection, emails: list[str]) -> dict[str, str]:
 def _lists(
     conn: sqlite3.Connection, ids: list[str], added: list[str]
 ) -> dict[str, tuple[int, set[str]]]:
-    rows = conn.execute(_LISTS, (TRUTH, json.dumps(added), json.dumps(ids))).fetchall()
-    return {row[0]: (row[1], set(row[2].split("\x1f")) if row[2] else set()) for row in rows}
+    """Per contact of ``ids``: how many lists it is on, and which of ``added``. Counts come from
+    the index; only contacts the cap could refuse are counted again against existing lists."""
+    counts = dict(conn.execute(_COUNTS, (TRUTH, json.dumps(ids))).fetchall())
+    near = [i for i, n in counts.items() if n + len(added) > MAX_LISTS_PER_CONTACT]
+    if near:
+        exact = dict(conn.execute(_EXACT_COUNTS, (TRUTH, json.dumps(near))).fetchall())
+        counts.update({i: exact.get(i, 0) for i in near})
+    on: dict[str, set[str]] = {}
+    rows = conn.execute(_ON_ADDED, (TRUTH, json.dumps(added), json.dumps(ids))).fetchall()
+    for contact_id, list_id in rows:
+        on.setdefault(contact_id, set()).add(list_id)
+    return {i: (counts[i], on.get(i, set())) for i in counts}
 
 
 def apply_plain_upsert(

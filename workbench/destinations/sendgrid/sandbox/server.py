@@ -105,6 +105,7 @@ class SandboxServer:
             now = time.time()
             more = jobs.pump(conn, now, self.plan.knobs.visibility_lag_s, budget=WORKER_BUDGET)
             exports.pump_exports(conn, now)
+        self.db.checkpoint()
         self.renderer.render_due()
         return more
 
