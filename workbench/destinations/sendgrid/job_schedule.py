@@ -19,9 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .models import ImportJob
-from .polling import PACE_MARGIN, rows_done
+from .polling import rows_done
 
-OPTIMISTIC_RATE = 100_000.0  # rows/s: the first look at the first job, before any pace is known
+MARGIN = 1.5  # a job is polled at 1.5x its estimated run time: a late poll costs no call,
+# an early one does, and the last jobs are caught up by one look at the last (sync_apply)
+OPTIMISTIC_RATE = 30_000.0  # rows/s: the first look at the first job, before any pace is known
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ class Schedule:
         self._end: float | None = None  # when the last settled job should have ended
         self._seen: dict[int, tuple[float, float, int, float]] = {}  # due, end, done, at
 
+    @property
+    def seen(self) -> set[int]:
+        """Keys of the waiting jobs already seen unfinished."""
+        return set(self._seen)
+
     def plan(self, waiting: Sequence[tuple[int, int, float]]) -> list[Planned]:
         """``waiting``: (key, rows, sent at) of each unsettled job in send order."""
         planned, end, now = [], self._end, self._clock()
@@ -56,7 +63,7 @@ class Schedule:
             elif self.rate > 0:
                 start = max(sent, end if end is not None else sent)
                 duration = rows / self.rate
-                due, job_end = start + min(PACE_MARGIN * duration, self.max_s), start + duration
+                due, job_end = start + min(MARGIN * duration, self.max_s), start + duration
             else:  # no pace yet: an early look at the first job gives one
                 early = max(self.first_s, rows / OPTIMISTIC_RATE)
                 due = sent + early if position == 0 else now + self.max_s
@@ -100,7 +107,7 @@ class Schedule:
         left = max(job.requested or rows, rows) - done
         if self.rate > 0 and left > 0:
             rest = left / self.rate
-            due, end = now + min(max(PACE_MARGIN * rest, self.first_s), self.max_s), now + rest
+            due, end = now + min(max(MARGIN * rest, self.first_s), self.max_s), now + rest
         else:  # no pace yet: look again a little later, twice as long each time
             wait = self.first_s if earlier is None else 2 * (earlier[0] - earlier[3])
             wait = min(max(wait, self.first_s), self.max_s)
