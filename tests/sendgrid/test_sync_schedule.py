@@ -87,18 +87,6 @@ def test_without_progress_the_pace_comes_from_how_long_the_first_job_took() -> N
     assert schedule.rate < 1000 / took
 
 
-def test_a_pace_learnt_too_low_recovers_from_the_rows_done_since_the_first_send() -> None:
-    clock = Clock()
-    schedule = paced(clock)  # 50 rows/s
-    jobs = [(k, 100, 0.0) for k in range(1, 6)]
-    planned = schedule.plan(jobs)
-    clock.now = 4.0  # all five were done by 4 s: 500 rows in 4 s, more than 50 rows/s shows
-    for job in planned[:-1]:
-        schedule.finished(job, rows=100, start=0.0, timed=False)
-    schedule.finished(planned[-1], rows=100, start=0.0)
-    assert schedule.rate == pytest.approx(500 / 4.0)
-
-
 def test_a_run_polls_each_job_about_once(world: World) -> None:
     options = replace(FAST, poll_s=2.0, client={**FAST.client, "upsert_max_contacts": 10})
     record = world.run(options=options)

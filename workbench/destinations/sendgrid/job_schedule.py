@@ -44,8 +44,6 @@ class Schedule:
     ) -> None:
         self.first_s, self.max_s, self._clock = first_s, max_s, clock
         self.rate = 0.0  # rows per second
-        self._first_sent: float | None = None
-        self._rows_settled = 0
         self._end: float | None = None  # when the last settled job should have ended
         self._seen: dict[int, tuple[float, float, int, float]] = {}  # due, end, done, at
 
@@ -68,7 +66,6 @@ class Schedule:
                 early = max(self.first_s, rows / OPTIMISTIC_RATE)
                 due = sent + early if position == 0 else now + self.max_s
                 job_end = None
-            self._first_sent = min(sent, self._first_sent or sent)
             planned.append(Planned(key, due, job_end))
             end = job_end if job_end is not None else end
         return planned
@@ -78,19 +75,15 @@ class Schedule:
 
         A ``timed`` job (the probe: it ended by now) teaches the pace from its run time when
         no pace is known or it had been seen unfinished (a job that shows no progress until
-        done still does). Every finished job adds to the throughput since the first send, a
-        floor under the pace (the rows were done in that time), so a pace learnt too low
-        during a backlog recovers instead of spacing the last polls out."""
+        done still does). A pace learnt too low only makes polls late, which costs no call;
+        the applier catches up at the end by one look at the last job."""
         now = self._clock()
         seen = self._seen.pop(planned.key, None)
-        self._rows_settled += rows
         if timed and (self.rate <= 0 or seen is not None) and rows > 0:
             self.rate = rows / max(now - start, 1e-3)
             self._end = now
         else:
             self._end = min(planned.end, now) if planned.end is not None else now
-        if timed and self.rate > 0 and self._first_sent is not None:
-            self.rate = max(self.rate, self._rows_settled / max(now - self._first_sent, 1e-3))
 
     def unfinished(self, planned: Planned, job: ImportJob, start: float, rows: int) -> None:
         """A job was seen unfinished: learn the pace from its progress, poll it again when
