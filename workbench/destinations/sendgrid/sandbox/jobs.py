@@ -94,13 +94,12 @@ def pump(
 def due_for_request(conn: sqlite3.Connection, now: float) -> bool:
     """Whether a request at ``now`` has work to do before answering: a due job of at most
     ``REQUEST_BUDGET`` items, a due change, or a due export set to fail."""
-    rows = conn.execute(
+    sql = (
         "SELECT EXISTS(SELECT 1 FROM jobs WHERE status = 'pending' AND due_at <= ?1 "
         "AND size <= ?2) OR EXISTS(SELECT 1 FROM changes WHERE visible_at <= ?1) "
-        "OR EXISTS(SELECT 1 FROM exports WHERE status = 'pending' AND due_at <= ?1 AND fail = 1)",
-        (now, REQUEST_BUDGET),
-    ).fetchall()
-    return bool(rows[0][0])
+        "OR EXISTS(SELECT 1 FROM exports WHERE status = 'pending' AND due_at <= ?1 AND fail = 1)"
+    )
+    return bool(conn.execute(sql, (now, REQUEST_BUDGET)).fetchall()[0][0])
 
 
 def _advance(

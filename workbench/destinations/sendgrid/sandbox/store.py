@@ -5,8 +5,10 @@ Contacts and memberships exist twice, in the ``truth`` layer (what finished jobs
 go to ``truth`` and leave a change record that ``jobs.pump`` copies to ``visible`` once it is
 due. Lists themselves are synchronous in SendGrid, so they exist once.
 
-Every request runs inside one ``BEGIN IMMEDIATE`` transaction (``transaction``); WAL mode and
-``busy_timeout`` let a second process (the app, a test) read and write the same file.
+Every write runs inside one ``BEGIN IMMEDIATE`` transaction (``transaction`` here, or the
+running server's ``database.Database.write``); a request that only reads may use a snapshot
+(``Database.read``). WAL mode and ``busy_timeout`` let a second process (the app, a test) read
+and write the same file.
 """
 
 from __future__ import annotations
