@@ -24,7 +24,7 @@ from workbench.destinations.sendgrid.sandbox.store import IDENTIFIERS, TRUTH
 
 CHUNK = 1000
 REQUEST_BUDGET = 100  # a request finishes due jobs this small itself; bigger ones: the worker
-PLAIN_CHUNK = 10_000  # plain upserts per step: set-based, and a job still shows its progress
+PLAIN_CHUNK = 30_000  # plain upserts per step (set-based): a whole 30,000-contact job
 UPSERT = "upsert"
 DELETE = "delete"
 CONTACT_FIELDS = (  # the contact fields an upsert may set besides email and identifiers
