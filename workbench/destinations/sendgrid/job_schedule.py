@@ -73,39 +73,41 @@ class Schedule:
     def finished(self, planned: Planned, rows: int, start: float, timed: bool = True) -> None:
         """A job of ``rows`` rows was seen finished: later jobs chain from its estimated end.
 
-        A ``timed`` job (the probe: it ended by now) teaches the pace from its run time when
-        no pace is known or it had been seen unfinished (a job that shows no progress until
-        done still does). A pace learnt too low only makes polls late, which costs no call;
-        the applier catches up at the end by one look at the last job."""
+        The first job timed (the probe: it ended by now) sets the pace when none is known.
+        After that the pace only ever goes down (misses lower it): a pace too low only makes
+        polls late, which costs no call, and the applier catches up at the end by one look
+        at the last job; a pace too high would cost a call per early poll."""
         now = self._clock()
-        seen = self._seen.pop(planned.key, None)
-        if timed and (self.rate <= 0 or seen is not None) and rows > 0:
+        self._seen.pop(planned.key, None)
+        if timed and self.rate <= 0 and rows > 0:
             self.rate = rows / max(now - start, 1e-3)
             self._end = now
         else:
             self._end = min(planned.end, now) if planned.end is not None else now
 
     def unfinished(self, planned: Planned, job: ImportJob, start: float, rows: int) -> None:
-        """A job was seen unfinished: learn the pace from its progress, poll it again when
-        the rest should be done. ``start`` is when it should have started; ``rows`` its size
-        (SendGrid may report no counts before the end)."""
+        """A job was seen unfinished: lower the pace to what its progress (or, without any,
+        its run time so far) allows; poll it again when the rest should be done, and at
+        least twice as late as last time when it showed no progress since. ``start`` is when
+        it should have started; ``rows`` its size (SendGrid may show no counts before the
+        end)."""
         now, done = self._clock(), rows_done(job)
         earlier = self._seen.get(planned.key)
         if earlier is not None and done > earlier[2]:
-            self.rate = (done - earlier[2]) / max(now - earlier[3], 1e-3)
+            self._lower((done - earlier[2]) / max(now - earlier[3], 1e-3))
         elif done > 0 and now > start:
-            self.rate = done / (now - start)
+            self._lower(done / (now - start))
         elif self.rate > 0 and now > start:  # no progress shown: it is slower than thought
-            self.rate = min(self.rate, rows / (now - start))
+            self._lower(rows / (now - start))
         left = max(job.requested or rows, rows) - done
-        if self.rate > 0 and left > 0:
-            rest = left / self.rate
-            due, end = now + min(max(MARGIN * rest, self.first_s), self.max_s), now + rest
-        else:  # no pace yet: look again a little later, twice as long each time
-            wait = self.first_s if earlier is None else 2 * (earlier[0] - earlier[3])
-            wait = min(max(wait, self.first_s), self.max_s)
-            due, end = now + wait, now + wait
-        self._seen[planned.key] = (due, end, done, now)
+        wait = MARGIN * left / self.rate if self.rate > 0 and left > 0 else self.first_s
+        if earlier is not None and done <= earlier[2]:  # nothing moved: back off
+            wait = max(wait, 2 * (earlier[0] - earlier[3]))
+        wait = min(max(wait, self.first_s), self.max_s)
+        self._seen[planned.key] = (now + wait, now + wait / MARGIN, done, now)
+
+    def _lower(self, observed: float) -> None:
+        self.rate = observed if self.rate <= 0 else min(self.rate, observed)
 
     def start_of(self, planned: list[Planned], index: int, sent: float) -> float:
         """When the job at ``index`` of ``planned`` should have started."""
