@@ -32,6 +32,9 @@ class Database:
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._opened: list[sqlite3.Connection] = []
         self._open_lock = threading.Lock()
+        self._in_use = 0  # transactions running now; close() waits for them
+        self._closed = False
+        self._idle = threading.Condition()
 
     def _open(self, cache_kib: int) -> sqlite3.Connection:
         conn = store.connect(self.path, check_same_thread=False)
@@ -48,7 +51,7 @@ class Database:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction on the writer: committed on success, rolled
         back on any error."""
-        with store.process_lock():
+        with self._using(), store.process_lock():
             conn = self._writer_connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -57,6 +60,20 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextmanager
+    def _using(self) -> Iterator[None]:
+        """Count a transaction as running; refuse one once ``close()`` has begun."""
+        with self._idle:
+            if self._closed:
+                raise RuntimeError("the sandbox is stopping: its state file is being closed")
+            self._in_use += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_use -= 1
+                self._idle.notify_all()
 
     def _writer_connection(self) -> sqlite3.Connection:
         if self._writer is None:
@@ -70,26 +87,40 @@ class Database:
         The writer does not checkpoint when it commits, so a job's commit (and the poll that
         waits for it) does not pay for copying its pages a second time; the worker thread
         calls this between its steps instead."""
-        with store.process_lock():
+        with self._using(), store.process_lock():
             self._writer_connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """One read-only snapshot (a deferred transaction) on a pooled connection."""
-        try:
-            conn = self._readers.get_nowait()
-        except queue.Empty:
-            conn = self._open(READER_CACHE_KIB)
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("ROLLBACK")
-            self._readers.put(conn)
+        with self._using():
+            try:
+                conn = self._readers.get_nowait()
+            except queue.Empty:
+                conn = self._open(READER_CACHE_KIB)
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("ROLLBACK")
+                self._readers.put(conn)
 
-    def close(self) -> None:
-        """Close every connection opened so far."""
-        with self._open_lock:
-            opened, self._opened, self._writer = self._opened, [], None
-        for conn in opened:
-            conn.close()
+    def close(self, wait_s: float = 10.0) -> None:
+        """Hold new transactions back, wait (at most ``wait_s``) for the running ones, then
+        close every connection opened so far; afterwards the database can be used again (a
+        restarted server opens new connections). Closing a connection another thread is
+        using can crash the interpreter, so if one is still running after the wait (a
+        request thread stuck on its client) nothing is closed: the connections go with the
+        process."""
+        with self._idle:
+            self._closed = True
+            try:
+                if not self._idle.wait_for(lambda: self._in_use == 0, timeout=wait_s):
+                    return
+                with self._open_lock:
+                    opened, self._opened, self._writer = self._opened, [], None
+                    self._readers = queue.SimpleQueue()
+                for conn in opened:
+                    conn.close()
+            finally:
+                self._closed = False

@@ -1,0 +1,75 @@
+"""Stopping the sandbox while requests are still being answered: the process must survive.
+
+A request thread of the HTTP server can still be inside a transaction when ``stop()`` closes the
+state file's connections; closing a SQLite connection that another thread is using can crash the
+interpreter (it did, intermittently, in the test suite). The scenario runs in a child process so
+that a crash shows up as its exit status instead of taking pytest down.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+SCENARIO = textwrap.dedent(
+    """
+    import sys, threading, urllib.error, urllib.request
+    from pathlib import Path
+    from workbench.destinations.sendgrid.sandbox import FULL_SCOPES, SandboxConfig, SandboxServer
+
+    KEY = "SG.shutdown-test-key"
+    for round_ in range(4):
+        config = SandboxConfig(
+            state_path=Path(sys.argv[1]) / f"sandbox-{round_}.sqlite",
+            api_keys={KEY: list(FULL_SCOPES)},
+            seed=7,
+        )
+        server = SandboxServer(config).start()
+        path = "/v3/marketing/lists?page_size=10"
+        url = server.url + path
+        stop = threading.Event()
+        answered = []
+
+        def ask() -> None:
+            while not stop.is_set():
+                request = urllib.request.Request(url, headers={"Authorization": f"Bearer {KEY}"})
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as answer:
+                        answered.append(answer.status)
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    pass
+
+        threads = [threading.Thread(target=ask, daemon=True) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        threading.Event().wait(0.3)
+        server.stop()
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert answered and set(answered) == {200}, sorted(set(answered))
+        # a restarted server serves again on the same state file
+        again = SandboxServer(config).start()
+        with urllib.request.urlopen(
+            urllib.request.Request(again.url + path, headers={"Authorization": f"Bearer {KEY}"}),
+            timeout=5,
+        ) as answer:
+            assert answer.status == 200
+        again.stop()
+    print("survived")
+    """
+)
+
+
+def test_stopping_the_sandbox_under_load_does_not_crash_the_process(tmp_path: Path) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", SCENARIO, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    assert child.stdout.strip().endswith("survived")
