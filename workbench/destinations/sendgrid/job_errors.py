@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from workbench.errors import DestinationError
 
 from .client import SendGridClient
 from .exports import gunzip_if_needed
 from .models import ImportJob
+from .sync_state import Batch
 
 MESSAGE_COLUMNS = ("message", "error", "errors", "reason")
 
@@ -45,3 +47,35 @@ def parse_errors(text: str) -> dict[str, str] | None:
         message = next((row[c] for c in MESSAGE_COLUMNS if row.get(c)), "refused by SendGrid")
         found[row["email"].lower()] = message[:200]
     return found
+
+
+def rows_of_refused(batch: Batch, by_primary: dict[str, str]) -> dict[str, str] | None:
+    """The batch's emails whose contact's upserted (primary) email was refused."""
+    primary_of = {
+        cid: str(entry.get("email") or "").lower()
+        for cid, entry in zip(dict.fromkeys(batch.contact_ids), batch.entries, strict=True)
+    }
+    if not set(by_primary) <= set(primary_of.values()):
+        return None  # a refused row we cannot place: fail the whole batch (retried next run)
+    return {
+        email: by_primary[primary_of[cid]]
+        for email, cid in zip(batch.emails, batch.contact_ids, strict=True)
+        if primary_of[cid] in by_primary
+    }
+
+
+def job_summary(job: ImportJob) -> dict[str, Any]:
+    """A finished job's status and counts, as a run records them."""
+    return {
+        "job_id": job.id,
+        "status": job.status,
+        "requested": job.requested,
+        "created": job.created,
+        "updated": job.updated,
+        "errored": job.errored,
+    }
+
+
+def job_statuses(jobs: list[ImportJob]) -> str:
+    """Jobs' ids, statuses and errored counts in one line (for a failure message)."""
+    return ", ".join(f"{job.id} {job.status} ({job.errored} errored)" for job in jobs)

@@ -26,7 +26,7 @@ from workbench.errors import DestinationError, RemoteNotFound
 from workbench.store import Store
 
 from .client import SendGridClient
-from .job_errors import refused_emails
+from .job_errors import job_statuses, job_summary, refused_emails, rows_of_refused
 from .job_schedule import Planned, Schedule
 from .models import ImportJob
 from .polling import rows_done
@@ -258,11 +258,11 @@ class Applier:
             return unfinished
         self._check_created(batch, jobs)
         bad = [job for job in jobs if job.status != "completed"]
-        batch.outcome["jobs"] = [_job_summary(job) for job in jobs]
+        batch.outcome["jobs"] = [job_summary(job) for job in jobs]
         refused = self._refused_rows(batch, bad)
         if refused is None:
             set_status(self.store, batch, FAILED)
-            self.outcome.fail(f"{batch.kind} batch {batch.seq}: job(s) {_statuses(bad)}")
+            self.outcome.fail(f"{batch.kind} batch {batch.seq}: job(s) {job_statuses(bad)}")
         else:
             batch.outcome["row_errors"] = refused
             gone = set(batch.outcome.get("gone_contact_ids") or [])
@@ -295,33 +295,3 @@ class Applier:
                 f"{batch.seq} (jobs {', '.join(j.id for j in jobs)}); a sync must never create "
                 "contacts: check the contacts of this run"
             )
-
-
-def rows_of_refused(batch: Batch, by_primary: dict[str, str]) -> dict[str, str] | None:
-    """The batch's emails whose contact's upserted (primary) email was refused."""
-    primary_of = {
-        cid: str(entry.get("email") or "").lower()
-        for cid, entry in zip(dict.fromkeys(batch.contact_ids), batch.entries, strict=True)
-    }
-    if not set(by_primary) <= set(primary_of.values()):
-        return None  # a refused row we cannot place: fail the whole batch (retried next run)
-    return {
-        email: by_primary[primary_of[cid]]
-        for email, cid in zip(batch.emails, batch.contact_ids, strict=True)
-        if primary_of[cid] in by_primary
-    }
-
-
-def _job_summary(job: ImportJob) -> dict[str, Any]:
-    return {
-        "job_id": job.id,
-        "status": job.status,
-        "requested": job.requested,
-        "created": job.created,
-        "updated": job.updated,
-        "errored": job.errored,
-    }
-
-
-def _statuses(jobs: list[ImportJob]) -> str:
-    return ", ".join(f"{job.id} {job.status} ({job.errored} errored)" for job in jobs)
