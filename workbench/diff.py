@@ -152,22 +152,20 @@ def _require_columns(frame: pl.DataFrame, side: str, required: tuple[str, ...]) 
 def _diff_from_matches(
     pool: Executor, desired: pl.DataFrame, snapshot: pl.DataFrame, matches: Matches
 ) -> MembershipDiff:
-    """The three frames, from the matched rows. ``to_add`` and ``to_remove`` are cut out on a
-    worker meanwhile; ``to_remove`` and ``unchanged`` come out of the snapshot in its own
-    order."""
+    """The three frames, from the matched rows: ``to_add`` and the desired columns of the
+    unchanged rows on the two workers, while this thread cuts ``to_remove`` and the rest of
+    ``unchanged`` out of the snapshot, in its own order."""
     in_snapshot, in_desired = matched_masks(desired.height, snapshot.height, matches)
     if not same_check_sums(matches, in_snapshot, in_desired):
         matches = matches.confirmed_by_check_hashes()
         in_snapshot, in_desired = matched_masks(desired.height, snapshot.height, matches)
-    to_add = pool.submit(_sorted_by_email, desired.filter(pl.Series(~in_snapshot)))
-    to_remove = pool.submit(_sorted_by_email, snapshot.filter(pl.Series(~in_desired)))
+    to_add = pool.submit(lambda: _sorted_by_email(desired.filter(pl.Series(~in_snapshot))))
+    from_desired = pool.submit(_desired_columns_of, desired, matches, in_desired)
     kept = snapshot.filter(pl.Series(in_desired))
-    from_desired = _desired_columns_of(desired, matches, in_desired)
-    unchanged = _unchanged_frame(kept, from_desired, desired.columns)
+    to_remove = _sorted_by_email(snapshot.filter(pl.Series(~in_desired)))
+    unchanged = _unchanged_frame(kept, from_desired.result(), desired.columns)
     return MembershipDiff(
-        to_add=to_add.result(),
-        to_remove=to_remove.result(),
-        unchanged=_sorted_by_email(unchanged),
+        to_add=to_add.result(), to_remove=to_remove, unchanged=_sorted_by_email(unchanged)
     )
 
 
@@ -186,12 +184,8 @@ def _desired_columns_of(
 
 
 def _gathered(column: pl.Series, rows: np.ndarray) -> pl.Series:
-    """``column[rows]``. Numbers without nulls go through numpy (its large arrays sit on huge
-    pages, so millions of random reads and a fresh result cost far fewer page faults); the
-    rest is gathered by polars from one chunk (gathers across many chunks, a Parquet file's
+    """``column[rows]``, gathered from one chunk (gathers across many chunks, a Parquet file's
     row groups, are slow)."""
-    if column.dtype.is_numeric() and not column.has_nulls():
-        return pl.Series(column.name, column.to_numpy()[rows], dtype=column.dtype)
     return column.rechunk().gather(rows)
 
 

@@ -33,8 +33,8 @@ def email_hashes(emails: pl.Series, *, bits: int = 64) -> pl.Series:
 
 
 def rows_by_hash(hashes: pl.Series, *, bits: int = 64, row_bits: int | None = None) -> pl.DataFrame:
-    """Row numbers ordered by hash, as two columns ``bucket`` (u64, sorted) and ``row`` (u32
-    when the row numbers fit, else u64).
+    """Row numbers ordered by hash, as two columns ``bucket`` (u64, sorted) and ``row`` (i64,
+    numpy's index type, so indexing with them converts nothing).
 
     Hash and row number are packed into one u64 (the hash's top bits above the row number's
     bits) so one integer sort does the work; ``bucket`` is those top bits. Rows whose emails
@@ -48,9 +48,7 @@ def rows_by_hash(hashes: pl.Series, *, bits: int = 64, row_bits: int | None = No
     packed <<= np.uint64(row_bits)
     packed |= np.arange(len(hashes), dtype=np.uint64)
     packed.sort()  # keys are unique (row numbers), so stability is moot
-    rows = packed & np.uint64(2**row_bits - 1)
-    if row_bits <= 32:
-        rows = rows.astype(np.uint32)
+    rows = (packed & np.uint64(2**row_bits - 1)).view(np.int64)  # < 2**63: numpy's index type
     packed >>= np.uint64(row_bits)
     return pl.DataFrame([pl.Series("bucket", packed).set_sorted(), pl.Series("row", rows)])
 
