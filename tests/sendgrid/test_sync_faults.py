@@ -98,6 +98,7 @@ def test_a_deleted_list_fails_clearly_keeps_the_snapshot_and_can_be_recreated(
     assert record.status == "failed"
     assert f"the list 'people-seg' ({old_id}) was deleted in SendGrid" in record.message
     assert "--recreate-list" in record.message
+    assert record.message.endswith("(HTTP 404)") and record.message.count("404") == 1
     assert world.snapshot() == kept
     again = world.run(recreate_list=True)
     assert again.status == "succeeded", again.message
@@ -112,6 +113,7 @@ def test_a_revoked_key_fails_clearly_and_loses_nothing(world: World) -> None:
     world.sandbox.admin.revoke_key(world.key)
     record = world.run()
     assert record.status == "failed" and "rejected" in record.message
+    assert record.message.count("401") == 1, record.message  # the status, said once
     assert world.key not in record.message
     assert world.snapshot() == kept
     world.sandbox.admin.add_key("SG.replacement-key", ["marketing.read", "marketing.write"])

@@ -225,9 +225,10 @@ def end_state(failures: list[str], unfinished: int, refused: int = 0) -> tuple[s
 
 
 def fail(ctx: Context, run_id: int, exc: WorkbenchError, started: float) -> RunRecord:
-    """End a run as failed with the error's message (the snapshot is untouched)."""
+    """End a run as failed with the error's message (the snapshot is untouched), naming the
+    HTTP status once: SendGrid's own texts often name it already."""
     message = str(exc)
-    if isinstance(exc, DestinationError) and exc.status:
+    if isinstance(exc, DestinationError) and exc.status and str(exc.status) not in message:
         message = f"{message} (HTTP {exc.status})"
     ctx.ws.store.update_run(run_id, status="failed", message=message)
     return record(ctx, run_id, started)
