@@ -52,8 +52,9 @@ def readable_reasons(frame: pl.DataFrame, column: str = "reason") -> pl.DataFram
 
 
 def status_said_once(message: str) -> str:
-    """A run's message with its HTTP status said once: the sync appends ``(HTTP 403)`` even
-    when SendGrid's error text already names 403; such a repeated suffix is dropped."""
+    """A run's message with its HTTP status said once: runs recorded before the sync learnt
+    to say it once carry ``(HTTP 403)`` after a SendGrid text that already names 403; such a
+    repeated suffix is dropped."""
     found = HTTP_SUFFIX.search(message)
     if found is None:
         return message
