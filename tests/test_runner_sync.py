@@ -104,7 +104,7 @@ def test_missed_daily_slots_run_once(world: World) -> None:
 def test_a_revoked_key_fails_then_backs_off(hourly: World) -> None:
     hourly.sandbox.admin.revoke_key(hourly.key)
     (first,) = runner.run_due(hourly.ws.settings, options=FAST)
-    assert first.status == "failed" and "HTTP 401" in first.reason and exit_code([first]) == 1
+    assert first.status == "failed" and "rejected (401)" in first.reason and exit_code([first]) == 1
     assert hourly.key not in first.reason
     requests = len(hourly.sandbox.admin.request_log())
     (waiting,) = runner.run_due(hourly.ws.settings, options=FAST, now=later(minutes=4))
