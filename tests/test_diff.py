@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.diff import MembershipDiff, attach_reason, diff_members
-from workbench.emails import email_hashes
+from workbench.email_hashing import email_hashes
 from workbench.errors import InputError, WorkbenchError
 
 

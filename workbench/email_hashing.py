@@ -1,6 +1,6 @@
 """Hashing email columns to 64 bits, and ordering rows by hash: the fast path under
-:func:`workbench.emails.normalise_emails` (finding duplicates) and
-:func:`workbench.diff.diff_members` (matching two sides).
+:func:`workbench.emails.normalise_emails` (its de-duplication, :func:`find_duplicates`, is
+here) and :func:`workbench.diff.diff_members` (matching two sides).
 
 A 64-bit hash only *proposes* that two emails are equal. Callers confirm: rows that share a
 bucket on one side are compared as strings, and pairs across two sides are confirmed by a
@@ -73,3 +73,50 @@ def email_check_hashes(emails: pl.Series) -> np.ndarray:
     """A second 64-bit hash of each email, independent of :func:`email_hashes` (another seed),
     as a numpy array: two emails that share a bucket but differ here are different emails."""
     return emails.hash(_CHECK_SEED).to_numpy()
+
+
+def find_duplicates(checked: pl.DataFrame, valid_rows: np.ndarray, hash_bits: int) -> pl.DataFrame:
+    """The valid rows that repeat the email of a row before them, in row order, with ``row``
+    (their position in ``checked``) and ``first`` (the key of the first row with that email).
+    ``checked`` is the members after trimming and lower-casing: the key column first, then
+    ``email``; ``valid_rows`` the positions of those whose email passed the rule.
+
+    Rows alone in their hash bucket are representatives without further work; only rows that
+    share a bucket are compared as strings, so a hash collision never merges two emails.
+    """
+    hashes = email_hashes(checked.get_column("email"), bits=hash_bits).to_numpy()[valid_rows]
+    by_hash = rows_by_hash(pl.Series(hashes, dtype=pl.UInt64), bits=hash_bits)
+    shared = rows_in_shared_buckets(by_hash)
+    positions = valid_rows[shared.get_column("row").to_numpy()]
+    return _duplicates_in_shared_buckets(checked, positions, shared.get_column("bucket").to_numpy())
+
+
+def _duplicates_in_shared_buckets(
+    checked: pl.DataFrame, positions: np.ndarray, bucket: np.ndarray
+) -> pl.DataFrame:
+    """The rows at ``positions`` (those sharing a hash bucket, in bucket order) that repeat the
+    email of a smaller row, in row order, with ``row`` and ``first`` (see find_duplicates).
+
+    A bucket whose emails all equal its first row's is settled by position (rows ascend
+    inside a bucket); a bucket holding different emails (a collision) is grouped by string."""
+    key_column = checked.columns[0]
+    if len(positions) == 0:
+        return checked.clear().with_columns(
+            row=pl.lit(0, dtype=pl.UInt64), first=pl.col(key_column)
+        )
+    starts_run = np.concatenate([[True], bucket[1:] != bucket[:-1]])
+    run = np.cumsum(starts_run) - 1
+    first_position = np.flatnonzero(starts_run)[run]
+    row = pl.Series("row", positions, dtype=pl.UInt64)
+    rows = checked.gather(row).with_columns(row)
+    firsts = rows.gather(pl.Series(first_position))
+    same = (rows.get_column("email") == firsts.get_column("email")).to_numpy()
+    pure = ~np.isin(run, run[~same])
+    settled = rows.with_columns(first=firsts.get_column(key_column)).filter(
+        pl.Series(pure & ~starts_run)
+    )
+    mixed = rows.filter(pl.Series(~pure)).sort("row")
+    mixed = mixed.with_columns(first=pl.col(key_column).first().over("email")).filter(
+        ~pl.col("email").is_first_distinct()
+    )
+    return pl.concat([settled, mixed]).sort("row")

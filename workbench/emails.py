@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from workbench.email_hashing import email_hashes, rows_by_hash, rows_in_shared_buckets
+from workbench.email_hashing import find_duplicates
 from workbench.errors import CatalogError
 
 LOCAL_PART_PATTERN = r"[a-z0-9+_'-]+(?:\.[a-z0-9+_'-]+)*"
@@ -131,7 +131,7 @@ def normalise_emails(
     """
     members = _select_members(frame, email_column, key_column)
     checked, is_valid = _check_rows(members)
-    duplicates = _find_duplicates(checked, np.flatnonzero(is_valid), hash_bits)
+    duplicates = find_duplicates(checked, np.flatnonzero(is_valid), hash_bits)
     unique = is_valid.copy()
     unique[duplicates.get_column("row").to_numpy()] = False
     valid = checked.select(key_column, "email").filter(pl.Series(unique))
@@ -245,51 +245,6 @@ def _reject_long_local_parts(email: pl.Series, is_valid: np.ndarray) -> None:
         return
     at = email.gather(long_rows).str.find("@", literal=True)
     is_valid[long_rows.filter(at.fill_null(0) > MAX_LOCAL_PART_LENGTH).to_numpy()] = False
-
-
-def _find_duplicates(checked: pl.DataFrame, valid_rows: np.ndarray, hash_bits: int) -> pl.DataFrame:
-    """The valid rows that repeat the email of a row before them, in row order, with ``row``
-    (their position in ``checked``) and ``first`` (the key of the first row with that email).
-
-    Rows alone in their hash bucket are representatives without further work; only rows that
-    share a bucket are compared as strings, so a hash collision never merges two emails.
-    """
-    hashes = email_hashes(checked.get_column("email"), bits=hash_bits).to_numpy()[valid_rows]
-    by_hash = rows_by_hash(pl.Series(hashes, dtype=pl.UInt64), bits=hash_bits)
-    shared = rows_in_shared_buckets(by_hash)
-    positions = valid_rows[shared.get_column("row").to_numpy()]
-    return _duplicates_in_shared_buckets(checked, positions, shared.get_column("bucket").to_numpy())
-
-
-def _duplicates_in_shared_buckets(
-    checked: pl.DataFrame, positions: np.ndarray, bucket: np.ndarray
-) -> pl.DataFrame:
-    """The rows at ``positions`` (those sharing a hash bucket, in bucket order) that repeat the
-    email of a smaller row, in row order, with ``row`` and ``first`` (see _find_duplicates).
-
-    A bucket whose emails all equal its first row's is settled by position (rows ascend
-    inside a bucket); a bucket holding different emails (a collision) is grouped by string."""
-    key_column = checked.columns[0]
-    if len(positions) == 0:
-        return checked.clear().with_columns(
-            row=pl.lit(0, dtype=pl.UInt64), first=pl.col(key_column)
-        )
-    starts_run = np.concatenate([[True], bucket[1:] != bucket[:-1]])
-    run = np.cumsum(starts_run) - 1
-    first_position = np.flatnonzero(starts_run)[run]
-    row = pl.Series("row", positions, dtype=pl.UInt64)
-    rows = checked.gather(row).with_columns(row)
-    firsts = rows.gather(pl.Series(first_position))
-    same = (rows.get_column("email") == firsts.get_column("email")).to_numpy()
-    pure = ~np.isin(run, run[~same])
-    settled = rows.with_columns(first=firsts.get_column(key_column)).filter(
-        pl.Series(pure & ~starts_run)
-    )
-    mixed = rows.filter(pl.Series(~pure)).sort("row")
-    mixed = mixed.with_columns(first=pl.col(key_column).first().over("email")).filter(
-        ~pl.col("email").is_first_distinct()
-    )
-    return pl.concat([settled, mixed]).sort("row")
 
 
 def _summarise(
