@@ -19,7 +19,7 @@ from workbench.destinations.sendgrid.client import SendGridClient
 from workbench.destinations.sendgrid.exports import parse_export
 from workbench.destinations.sendgrid.failures import error_messages, map_failure
 from workbench.destinations.sendgrid.lookup import lookup_emails
-from workbench.destinations.sendgrid.models import Contact, parse_contact
+from workbench.destinations.sendgrid.models import Contact, parse_contact, parse_import_job
 from workbench.destinations.sendgrid.pacing import EndpointPacer, RetryPolicy
 from workbench.destinations.sendgrid.redaction import install_log_redaction, mask_secret
 from workbench.errors import (
@@ -264,3 +264,13 @@ def test_bisection_isolates_every_invalid_address_in_few_calls() -> None:
     assert set(result.found) == {e for e in emails if e.startswith("u1")}
     assert result.not_found == set(emails) - bad - set(result.found)
     assert len(calls) <= 2 * 2 * 7 + 1  # about 2 log2(100) per bad address, not 100
+
+
+def test_a_job_status_gives_the_jobs_run_time_when_sendgrid_says_both_times() -> None:
+    done = {"status": "completed", "started_at": "2026-11-27T10:00:00Z"}
+    done["finished_at"] = "2026-11-27T10:00:02.250Z"
+    assert parse_import_job("j", done).run_s == pytest.approx(2.25)
+    running = {"status": "pending", "started_at": "2026-11-27T10:00:00Z"}
+    assert parse_import_job("j", running).run_s is None
+    garbled = {**done, "finished_at": "soon"}
+    assert parse_import_job("j", garbled).run_s is None

@@ -87,6 +87,25 @@ def test_without_progress_the_pace_comes_from_how_long_the_first_job_took() -> N
     assert schedule.rate < 1000 / took
 
 
+def test_a_job_looked_at_long_after_it_ended_takes_its_pace_from_sendgrids_times() -> None:
+    clock = Clock()
+    schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
+    removal, upsert = schedule.plan([(0, 100, 0.0), (1, 9_000, 0.0)])
+    clock.now = 0.6  # SendGrid says the 100-row removal ran 10 ms; we looked after 0.6 s
+    schedule.finished(removal, rows=100, start=0.0, run_s=0.01)
+    assert schedule.rate == pytest.approx(100 / 0.01)
+    (upsert,) = schedule.plan([(1, 9_000, 0.0)])
+    assert upsert.due < 2.0  # 9,000 rows at 10,000 rows/s, not at 100 rows per 0.6 s (54 s)
+    unaware = Schedule(first_s=0.05, max_s=30, clock=clock)
+    (removal,) = unaware.plan([(0, 100, 0.0)])
+    unaware.finished(removal, rows=100, start=0.0)  # without SendGrid's times: a bound only
+    assert unaware.rate == pytest.approx(100 / 0.6)
+    close = Schedule(first_s=0.05, max_s=30, clock=clock)
+    (job,) = close.plan([(0, 100, 0.0)])
+    close.finished(job, rows=100, start=0.0, run_s=0.4)  # looked at within 2x of its end:
+    assert close.rate == pytest.approx(100 / 0.6)  # the bound, on the safe side, is kept
+
+
 def test_a_run_polls_each_job_about_once(world: World) -> None:
     options = replace(FAST, poll_s=2.0, client={**FAST.client, "upsert_max_contacts": 10})
     record = world.run(options=options)

@@ -8,8 +8,9 @@ a poll happened to see the previous job finished), so one late poll does not del
 The follower polls the NEWEST job that is due first (the probe): when it has finished, or has
 started (it reports rows done), every older job has finished too and is polled once, at once.
 The pace comes from progress (rows done since the job should have started) when SendGrid
-reports it, else from how long a job took (the first job is looked at early and then at
-doubling intervals until it has finished: that bounds its run time within a factor of 2).
+reports it, else from how long a job took: its ``finished_at - started_at`` when SendGrid
+gives them, else bounded by looking at the first job early and then at doubling intervals
+until it has finished (within a factor of 2).
 """
 
 from __future__ import annotations
@@ -70,17 +71,25 @@ class Schedule:
             end = job_end if job_end is not None else end
         return planned
 
-    def finished(self, planned: Planned, rows: int, start: float, timed: bool = True) -> None:
+    def finished(
+        self,
+        planned: Planned,
+        rows: int,
+        start: float,
+        timed: bool = True,
+        run_s: float | None = None,
+    ) -> None:
         """A job of ``rows`` rows was seen finished: later jobs chain from its estimated end.
 
-        The first job timed (the probe: it ended by now) sets the pace when none is known.
+        The first job timed (the probe) sets the pace when none is known, from its run time
+        (see ``_run_time``).
         After that the pace only ever goes down (misses lower it): a pace too low only makes
         polls late, which costs no call, and the applier catches up at the end by one look
         at the last job; a pace too high would cost a call per early poll."""
         now = self._clock()
         self._seen.pop(planned.key, None)
         if timed and self.rate <= 0 and rows > 0:
-            self.rate = rows / max(now - start, 1e-3)
+            self.rate = rows / max(_run_time(now - start, run_s), 1e-3)
             self._end = now
         else:
             self._end = min(planned.end, now) if planned.end is not None else now
@@ -113,3 +122,14 @@ class Schedule:
         """When the job at ``index`` of ``planned`` should have started."""
         previous = planned[index - 1].end if index else self._end
         return max(sent, previous) if previous is not None else sent
+
+
+def _run_time(since_start: float, run_s: float | None) -> float:
+    """A finished probe's run time: the time since it should have started (it ended by now),
+    a bound on the safe side (a late poll costs no call) as long as it is within the factor
+    of 2 the schedule tolerates; beyond that (a job that ended long before the look, such as
+    a 100-row removal looked at 0.6 s after it ran for 10 ms) SendGrid's own
+    ``finished_at - started_at`` (``run_s``), when it gave both."""
+    if run_s is not None and run_s > 0 and since_start > 2 * run_s:
+        return run_s
+    return since_start

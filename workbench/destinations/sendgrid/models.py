@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from workbench.errors import DestinationError
@@ -57,6 +58,7 @@ class ImportJob:
     deleted: int = 0
     errored: int = 0
     errors_url: str | None = None
+    run_s: float | None = None  # finished_at - started_at, when SendGrid gives both
 
     @property
     def finished(self) -> bool:
@@ -140,7 +142,18 @@ def parse_import_job(job_id: str, data: dict[str, Any]) -> ImportJob:
         deleted=_count(results, "deleted_count"),
         errored=_count(results, "errored_count"),
         errors_url=_text(results.get("errors_url")),
+        run_s=_seconds_between(data.get("started_at"), data.get("finished_at")),
     )
+
+
+def _seconds_between(started: Any, finished: Any) -> float | None:
+    """Seconds from one ISO 8601 timestamp to another; None unless both parse."""
+    try:
+        start = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+        end = datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
+        return max((end - start).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
 
 
 def next_page_token(data: Any) -> str | None:

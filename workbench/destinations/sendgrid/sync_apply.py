@@ -85,6 +85,7 @@ class Applier:
         self._senders_done = threading.Event()
         self._sent: queue.SimpleQueue[Batch] = queue.SimpleQueue()  # to the follower, in order
         self._sent_at: dict[int, float] = {}  # batch seq -> when this process sent it
+        self._run_s: dict[int, float] = {}  # batch seq -> its job's run time, said by SendGrid
         self._behind = self._speculated = False  # see _poll_round
 
     def apply(self, batches: list[Batch]) -> ApplyOutcome:
@@ -215,8 +216,8 @@ class Applier:
         settled.update([probe] if job is None else [])
         return [b for i, b in enumerate(waiting) if i not in settled]
 
-    @staticmethod
     def _learn(
+        self,
         schedule: Schedule,
         planned: list[Planned],
         keys: list[tuple[int, int, float]],
@@ -226,11 +227,11 @@ class Applier:
     ) -> None:
         """Tell the schedule what a poll of ``planned[index]`` found (None: finished); a job
         settled behind the probe ended at some unknown earlier time (not ``timed``)."""
-        start = schedule.start_of(planned, index, keys[index][2])
+        start, (seq, rows, _) = schedule.start_of(planned, index, keys[index][2]), keys[index]
         if job is None:
-            schedule.finished(planned[index], keys[index][1], start, timed)
+            schedule.finished(planned[index], rows, start, timed, self._run_s.get(seq))
         else:
-            schedule.unfinished(planned[index], job, start, keys[index][1])
+            schedule.unfinished(planned[index], job, start, rows)
 
     def _take_sent(self, waiting: list[Batch], block: bool) -> None:
         """Move newly sent batches to ``waiting`` (waiting briefly for one when ``block``)."""
@@ -256,6 +257,8 @@ class Applier:
         unfinished = next((job for job in jobs if not job.finished), None)
         if unfinished is not None:
             return unfinished
+        if all(job.run_s is not None for job in jobs):  # SendGrid said how long they ran
+            self._run_s[batch.seq] = max((job.run_s or 0.0 for job in jobs), default=0.0)
         self._check_created(batch, jobs)
         bad = [job for job in jobs if job.status != "completed"]
         batch.outcome["jobs"] = [job_summary(job) for job in jobs]
