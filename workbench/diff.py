@@ -180,13 +180,9 @@ def _desired_columns_of(
     desired_row_of = np.empty(len(in_desired), dtype=matches.d_rows.dtype)
     desired_row_of[matches.s_rows] = matches.d_rows
     rows = desired_row_of[in_desired]
-    return pl.DataFrame([_gathered(column, rows) for column in others.get_columns()])
-
-
-def _gathered(column: pl.Series, rows: np.ndarray) -> pl.Series:
-    """``column[rows]``, gathered from one chunk (gathers across many chunks, a Parquet file's
-    row groups, are slow)."""
-    return column.rechunk().gather(rows)
+    # One chunk per column first: gathers across many chunks (a Parquet file's row groups) are
+    # slow.
+    return pl.DataFrame([column.rechunk().gather(rows) for column in others.get_columns()])
 
 
 def _unchanged_frame(

@@ -63,12 +63,6 @@ def rows_in_shared_buckets(by_hash: pl.DataFrame) -> pl.DataFrame:
     return by_hash.filter(pl.Series(shared))
 
 
-def rows_sharing_a_bucket(by_hash: pl.DataFrame) -> pl.Series:
-    """The row numbers (ascending, the type of ``by_hash``'s) whose bucket holds more than one
-    row."""
-    return rows_in_shared_buckets(by_hash).get_column("row").sort()
-
-
 def email_check_hashes(emails: pl.Series) -> np.ndarray:
     """A second 64-bit hash of each email, independent of :func:`email_hashes` (another seed),
     as a numpy array: two emails that share a bucket but differ here are different emails."""
