@@ -26,10 +26,11 @@ st.dataframe(run_views.history_rows(records), hide_index=True)
 ui_runs.show_history_charts(records)
 
 st.subheader("Run detail")
+labels: dict[int, str] = {r.id: run_views.run_label(r) for r in records}
 run_id = st.selectbox(
     "Run",
-    [r.id for r in records],
-    format_func={r.id: run_views.run_label(r) for r in records}.get,
+    list(labels),
+    format_func=lambda rid: labels.get(rid, str(rid)),
     key=f"runs_run_{name}",
 )
 try:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need into .venv and runs everything: ruff (lint + format check),
-# mypy over workbench/, then the whole pytest suite. Extra arguments go to pytest.
+# mypy over workbench/, app.py and pages/, then the whole pytest suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
