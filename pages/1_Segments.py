@@ -46,7 +46,7 @@ with results:  # before the rest of the editor, so the browser shows the count f
         ui_results.results_panel(live, list(entity.columns), others)
 with edit:
     ui.show_problems(sb.unplaced_problems(problems))
-    ui_segments.condition_tree(st.session_state[DOC], problems)
+    ui_segments.condition_tree(ws, entity, st.session_state[DOC], problems)
     ui_segments.add_forms(ws, entity, [n for n in saved if n != live["name"]])
     ui_segments.segment_actions(ws)
     with st.expander("Paste or upload a segment document (JSON or YAML)"):

@@ -130,6 +130,16 @@ def remove_node(doc: Mapping[str, Any], path: Path) -> dict[str, Any]:
     return result
 
 
+def replace_node(doc: Mapping[str, Any], path: Path, node: Mapping[str, Any]) -> dict[str, Any]:
+    """The document with the condition at ``path`` replaced by ``node`` (edited in place)."""
+    if not path:
+        raise BuilderError("the top-level group cannot be replaced: edit its conditions")
+    node_at(doc, path)  # says where when the path points nowhere
+    result = copy.deepcopy(dict(doc))
+    _siblings(result, path)[path[-1]] = copy.deepcopy(dict(node))
+    return result
+
+
 def move_node(doc: Mapping[str, Any], path: Path, offset: int) -> dict[str, Any]:
     """The document with the node at ``path`` moved ``offset`` places within its group."""
     if not path:

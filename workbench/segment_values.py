@@ -112,6 +112,39 @@ def coerce_value(kind: ColumnKind, shape: ValueShape, raw: Any) -> Any:
     return _scalar(kind, raw)
 
 
+def widget_value(widget: str, value: Any) -> Any:
+    """What the ``widget`` shows for a document ``value``: the inverse of :func:`coerce_value`,
+    to open a saved condition for editing (dates back to ``date``, lists back to text, ranges
+    as their two ends). A value that does not fit the widget gives None (its default)."""
+    try:
+        return _WIDGET_VALUES[widget](value)
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _pair(convert: Any) -> Any:
+    return lambda value: [convert(value[0]), convert(value[1])]
+
+
+_WIDGET_VALUES: dict[str, Any] = {
+    "none": lambda value: None,
+    "multiselect": list,
+    "select": lambda value: value,
+    "text": str,
+    "text_list": lambda value: ", ".join(str(v) for v in value),
+    "number": float,
+    "number_range": _pair(float),
+    "date": _as_date,
+    "date_range": _pair(_as_date),
+    "days": int,
+    "boolean": bool,
+}
+
+
 def _whole(raw: Any) -> Any:
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)

@@ -53,12 +53,18 @@ def _range(key: str, make: Callable[[str, str], Any]) -> list[Any]:
     return [first, second]
 
 
+def _default(key: str, value: Any) -> dict[str, Any]:
+    """``value=`` for a widget whose state is not set yet (a condition opened for editing sets
+    it; Streamlit warns when both are given)."""
+    return {} if key in st.session_state else {"value": value}
+
+
 def _number(label: str, key: str) -> Any:
-    return st.number_input(label, value=0.0, step=1.0, key=key)
+    return st.number_input(label, step=1.0, key=key, **_default(key, 0.0))
 
 
 def _date(label: str, key: str) -> Any:
-    return st.date_input(label, value=date.today(), key=key)
+    return st.date_input(label, key=key, **_default(key, date.today()))
 
 
 _WIDGETS: dict[str, Callable[[str, list[Any]], Any]] = {
@@ -71,7 +77,9 @@ _WIDGETS: dict[str, Callable[[str, list[Any]], Any]] = {
     "number_range": lambda key, c: _range(key, _number),
     "date": lambda key, c: _date("Date", key),
     "date_range": lambda key, c: _range(key, _date),
-    "days": lambda key, c: st.number_input("Days", min_value=0, value=30, step=1, key=key),
+    "days": lambda key, c: st.number_input(
+        "Days", min_value=0, step=1, key=key, **_default(key, 30)
+    ),
     "boolean": lambda key, c: st.selectbox("Value", [True, False], key=key),
 }
 
@@ -89,6 +97,38 @@ def column_condition_input(ws: Workspace, entity: Entity, key: str) -> dict[str,
     choices = column_choices(ws, entity, column) if shape is not ValueShape.NONE else None
     value = value_input(f"{key}_value_{column}", kind, shape, choices)
     return sv.column_condition(column, op, value, takes_value=shape is not ValueShape.NONE)
+
+
+def editable_in_place(node: Any) -> bool:
+    """Whether a condition opens in the column form: a column condition on an editable column
+    (related-entity and saved-segment conditions are removed and added again instead)."""
+    return isinstance(node, dict) and isinstance(node.get("column"), str) and "op" in node
+
+
+def seed_column_input(ws: Workspace, entity: Entity, key: str, node: dict[str, Any]) -> None:
+    """Fill the widgets of :func:`column_condition_input` under ``key`` with ``node``'s column,
+    operator and value, so the form opens showing the condition being edited. Call it from a
+    callback (before the widgets exist in this run)."""
+    column, op = node["column"], node["op"]
+    if column not in entity.columns or op not in OPERATORS:
+        return  # the form opens on its defaults; the problem stays shown at the condition
+    state = st.session_state
+    state[f"{key}_column"], state[f"{key}_op"] = column, op
+    shape = OPERATORS[op].shape
+    choices = column_choices(ws, entity, column) if shape is not ValueShape.NONE else None
+    widget = sv.value_widget(entity.columns[column].kind, shape, choices)
+    shown = sv.widget_value(widget, node.get("value"))
+    if widget in ("multiselect", "select") and choices is not None:  # a menu holds only these
+        shown = [v for v in shown if v in choices] if widget == "multiselect" else shown
+        if widget == "select" and shown not in choices:
+            return
+    if shown is None:
+        return
+    value_key = f"{key}_value_{column}_{widget}"
+    if widget in ("number_range", "date_range"):
+        state[f"{value_key}_low"], state[f"{value_key}_high"] = shown
+    else:
+        state[value_key] = shown
 
 
 def related_condition_input(ws: Workspace, related: Entity) -> dict[str, Any]:

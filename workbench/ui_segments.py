@@ -19,10 +19,16 @@ from workbench.catalog import Entity
 from workbench.errors import ConflictError, Problem, SegmentInvalid, WorkbenchError
 from workbench.segments import describe_node
 from workbench.ui import flash, guarded
-from workbench.ui_conditions import column_condition_input, related_condition_input
+from workbench.ui_conditions import (
+    column_condition_input,
+    editable_in_place,
+    related_condition_input,
+    seed_column_input,
+)
 from workbench.workspace import Workspace
 
 DOC = "seg_doc"
+EDITING = "seg_editing"  # the path of the condition open for editing in place, if any
 
 
 # -- the condition tree ------------------------------------------------------------------
@@ -31,6 +37,7 @@ DOC = "seg_doc"
 def _edit(change: Callable[..., dict[str, Any]], *args: Any) -> Callable[[], None]:
     def apply() -> None:
         st.session_state[DOC] = change(st.session_state[DOC], *args)
+        st.session_state.pop(EDITING, None)  # paths may have moved: close the edit form
 
     return guarded(apply)
 
@@ -45,8 +52,11 @@ def _row_text(node: Any) -> str:
         return f"`{json.dumps(node, default=str)}`"  # malformed: its problem is shown below
 
 
-def condition_tree(doc: dict[str, Any], problems: list[Problem]) -> None:
-    """Every condition with its problems inline, and buttons to move, remove, switch and/or."""
+def condition_tree(
+    ws: Workspace, entity: Entity, doc: dict[str, Any], problems: list[Problem]
+) -> None:
+    """Every condition with its problems inline, and buttons to edit, move, remove, switch
+    and/or; a column condition opens for editing in place."""
     root = "and" if "and" in doc["filter"] else "or"
     st.caption(f"Members match **{'all' if root == 'and' else 'any'}** of the conditions below.")
     other = "or" if root == "and" else "and"
@@ -60,14 +70,21 @@ def condition_tree(doc: dict[str, Any], problems: list[Problem]) -> None:
     if not rows:
         st.info("No conditions yet: the segment holds everyone. Add a condition below.")
     for path, node in rows:
-        _condition_row(doc, path, node, problems)
+        _condition_row(ws, entity, doc, path, node, problems)
+        if st.session_state.get(EDITING) == path:
+            _edit_in_place(ws, entity, path)
 
 
 def _condition_row(
-    doc: dict[str, Any], path: sb.Path, node: dict[str, Any], problems: list[Problem]
+    ws: Workspace,
+    entity: Entity,
+    doc: dict[str, Any],
+    path: sb.Path,
+    node: dict[str, Any],
+    problems: list[Problem],
 ) -> None:
     name = "-".join(map(str, path))
-    text, move, up, down, drop = st.columns([9, 3, 1, 1, 1], vertical_alignment="center")
+    text, move, edit, up, down, drop = st.columns([9, 3, 1, 1, 1, 1], vertical_alignment="center")
     indent = "&nbsp;" * 6 * (len(path) - 1)
     text.markdown(f"{indent}`{sb.format_path(path)}` {_row_text(node)}")
     kind = sb.group_kind(node) if isinstance(node, Mapping) else None
@@ -78,6 +95,9 @@ def _condition_row(
             help=f"Members match {'any' if other == 'or' else 'all'} of this group's conditions",
             on_click=_edit(sb.set_combinator, path, other),
         )  # fmt: skip
+    elif editable_in_place(node):
+        edit.button("", key=f"edit_{name}", icon=":material/edit:", help="Edit",
+                    on_click=guarded(lambda: _open_editor(ws, entity, path, node)))  # fmt: skip
     last = sb.group_size(doc, path[:-1]) - 1
     up.button("", key=f"up_{name}", icon=":material/arrow_upward:", help="Move up",
               on_click=_edit(sb.move_node, path, -1), disabled=path[-1] == 0)  # fmt: skip
@@ -87,6 +107,23 @@ def _condition_row(
                 on_click=_edit(sb.remove_node, path))  # fmt: skip
     for message in sb.problems_at(problems, doc, path, deep=kind is None):
         st.error(message)
+
+
+def _open_editor(ws: Workspace, entity: Entity, path: sb.Path, node: dict[str, Any]) -> None:
+    seed_column_input(ws, entity, "edit", node)
+    st.session_state[EDITING] = path
+
+
+def _edit_in_place(ws: Workspace, entity: Entity, path: sb.Path) -> None:
+    """The column form under the condition at ``path``, filled with it: Apply replaces it."""
+    with st.container(border=True):
+        st.caption(f"Editing condition {sb.format_path(path)}")
+        node = column_condition_input(ws, entity, "edit")
+        apply, cancel = st.columns(2)
+        apply.button("Apply", key="edit_apply", type="primary", disabled=node is None,
+                     on_click=_edit(sb.replace_node, path, node or {}))  # fmt: skip
+        cancel.button("Cancel", key="edit_cancel",
+                      on_click=lambda: st.session_state.pop(EDITING, None))  # fmt: skip
 
 
 # -- the segment being edited: load, save, rename, duplicate, delete -----------------------
@@ -105,6 +142,7 @@ def _put(doc: dict[str, Any], loaded: str, *, choose: bool = True) -> None:
     st.session_state["seg_name"] = doc.get("name", "")
     st.session_state["seg_entity"] = doc["entity"]
     st.session_state.pop(CONFIRM_DELETE, None)
+    st.session_state.pop(EDITING, None)
 
 
 def pick_segment(ws: Workspace, saved: list[str], default_entity: str) -> dict[str, Any]:

@@ -46,6 +46,7 @@ def test_move_remove_and_switch_combinator() -> None:
     assert sb.remove_node(doc, (0,))["filter"] == {"and": [{"or": [PRO, RICH]}]}
     assert sb.set_combinator(doc, (1,), "and")["filter"]["and"][1] == {"and": [PRO, RICH]}
     assert sb.set_combinator(doc, (), "or")["filter"] == {"or": [SE, {"or": [PRO, RICH]}]}
+    assert sb.replace_node(doc, (1, 0), SE)["filter"] == {"and": [SE, {"or": [SE, RICH]}]}
     assert doc == nested()
     malformed = {"name": "m", "entity": "customers", "filter": {"and": [1, SE]}}
     assert sb.remove_node(malformed, (0,))["filter"] == {"and": [SE]}
@@ -61,6 +62,8 @@ def test_move_remove_and_switch_combinator() -> None:
         (lambda d: sb.remove_node(d, ()), "top-level group cannot be removed"),
         (lambda d: sb.move_node(d, (1,), 1), "cannot move #2 past the end"),
         (lambda d: sb.add_group(d, (), "xor"), "'and' or 'or', not 'xor'"),
+        (lambda d: sb.replace_node(d, (1, 4), SE), "no condition at #2.5"),
+        (lambda d: sb.replace_node(d, (), SE), "top-level group cannot be replaced"),
     ],
 )
 def test_edits_that_do_not_fit_say_where(edit: Callable[[dict], object], message: str) -> None:
@@ -140,6 +143,35 @@ def test_widget_values_become_document_values(
     kind: ColumnKind, shape: ValueShape, raw: object, value: object
 ) -> None:
     assert sv.coerce_value(kind, shape, raw) == value
+
+
+@pytest.mark.parametrize(
+    ("kind", "shape", "choices", "raw"),
+    [
+        (K.NUMBER, V.ONE, None, 99.5),
+        (K.NUMBER, V.RANGE, None, [100.0, 500.0]),
+        (K.NUMBER, V.LIST, None, "1, 2.5, 3"),
+        (K.TEXT, V.LIST, ["SE", "DE", "NO"], ["SE", "DE"]),
+        (K.TEXT, V.ONE, None, "pro"),
+        (K.TEXT, V.ONE, ["free", "pro"], "pro"),
+        (K.DATE, V.ONE, None, date(2026, 3, 1)),
+        (K.TIMESTAMP, V.RANGE, None, [date(2026, 1, 1), date(2026, 2, 1)]),
+        (K.TIMESTAMP, V.DAYS, None, 30),
+        (K.BOOLEAN, V.ONE, None, False),
+    ],
+)
+def test_a_saved_value_opens_in_its_widget_as_it_was_entered(
+    kind: ColumnKind, shape: ValueShape, choices: list[str] | None, raw: object
+) -> None:
+    """Editing in place: the document value goes back into the widget it came from."""
+    widget = sv.value_widget(kind, shape, choices)
+    assert sv.widget_value(widget, sv.coerce_value(kind, shape, raw)) == raw
+
+
+def test_a_saved_value_that_does_not_fit_its_widget_opens_empty() -> None:
+    assert sv.widget_value("number", "lots") is None
+    assert sv.widget_value("date", "not a date") is None
+    assert sv.widget_value("date", "2026-01-01T12:00:00") == date(2026, 1, 1)
 
 
 def test_a_value_that_does_not_fit_is_reported_by_validation(workspace: Workspace) -> None:

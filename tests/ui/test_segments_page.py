@@ -234,3 +234,60 @@ def test_registering_a_csv_file_makes_it_an_entity(page: AppTest, tmp_path: Path
     at.text_input(key="reg_primary_key").input("no_such_column")
     at.button(key="FormSubmitter:reg-Register").click().run()
     assert any("primary key 'no_such_column' is not a column" in e.value for e in at.error)
+
+
+def test_a_condition_opens_filled_in_and_is_edited_in_place(
+    page: AppTest, app_env: Settings
+) -> None:
+    at = page
+    add_column_condition(at, "lifetime_value", "between")
+    at.number_input(key="add_value_lifetime_value_number_range_low").set_value(100).run()
+    at.number_input(key="add_value_lifetime_value_number_range_high").set_value(500).run()
+    at.button(key="add_condition").click().run()
+    add_column_condition(at, "signup_at", "before")
+    at.date_input(key="add_value_signup_at_date").set_value(date(2026, 1, 1)).run()
+    at.button(key="add_condition").click().run()
+    at.button(key="edit_0").click().run()
+    assert not at.exception, at.exception
+    assert "Editing condition #1" in texts(at)
+    assert at.selectbox(key="edit_column").value == "lifetime_value"
+    assert at.selectbox(key="edit_op").value == "between"
+    low = at.number_input(key="edit_value_lifetime_value_number_range_low")
+    assert (
+        low.value,
+        at.number_input(key="edit_value_lifetime_value_number_range_high").value,
+    ) == (
+        100,
+        500,
+    )
+    at.selectbox(key="edit_op").set_value("gte").run()
+    at.number_input(key="edit_value_lifetime_value_number").set_value(250).run()
+    at.button(key="edit_apply").click().run()
+    assert not at.exception, at.exception
+    edited = {
+        "and": [
+            {"column": "lifetime_value", "op": "gte", "value": 250},
+            {"column": "signup_at", "op": "before", "value": "2026-01-01"},
+        ]
+    }
+    assert at.session_state["seg_doc"]["filter"] == edited  # in place: still first, date kept
+    assert "Editing condition #1" not in texts(at)
+    with Workspace(app_env) as ws:
+        engine = count(ws, {"name": "x", "entity": "customers", "filter": edited})
+    assert members_shown(at) == engine > 0
+    at.button(key="edit_1").click().run()  # the date condition opens with its date
+    assert at.date_input(key="edit_value_signup_at_date").value == date(2026, 1, 1)
+    at.button(key="edit_cancel").click().run()
+    assert at.session_state["seg_doc"]["filter"] == edited
+    assert "Editing condition #2" not in texts(at)
+
+
+def test_a_list_condition_opens_with_its_values(page: AppTest) -> None:
+    at = page
+    add_column_condition(at, "country", "in")
+    values = at.multiselect(key="add_value_country_multiselect")
+    chosen = list(values.options[:2])
+    values.set_value(chosen).run()
+    at.button(key="add_condition").click().run()
+    at.button(key="edit_0").click().run()
+    assert at.multiselect(key="edit_value_country_multiselect").value == chosen
