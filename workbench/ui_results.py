@@ -23,12 +23,14 @@ from workbench.errors import WorkbenchError
 from workbench.segments import (
     DIALECTS,
     ConditionCount,
+    Explanation,
     Overlap,
     Preview,
     breakdown,
     condition_counts,
     count,
     describe_segment,
+    explain,
     overlap,
     preview,
     segment_sql,
@@ -38,7 +40,7 @@ from workbench.workspace import Workspace
 
 LIVE_CACHE_TTL_S = 120  # a warehouse rebuilt under the app shows within two minutes
 LIVE_CACHE_ENTRIES = 256
-TABS = ("By condition", "Preview", "Breakdown", "Overlap", "SQL")
+TABS = ("By condition", "Preview", "Breakdown", "Overlap", "Why?", "SQL")
 TAB_KEY = "seg_results_tab"
 
 
@@ -111,6 +113,12 @@ def cached_overlap(key: LiveKey, other: str) -> Overlap:
     return overlap(ws, key.document(), ws.store.get_segment(other))
 
 
+@st.cache_data(ttl=LIVE_CACHE_TTL_S, max_entries=LIVE_CACHE_ENTRIES, show_spinner=False)
+def cached_explanation(key: LiveKey, member: str) -> list[Explanation]:
+    """Each node's verdict for the member(s) matching ``member`` (primary key or email)."""
+    return explain(key.workspace(), key.document(), member)
+
+
 @st.fragment
 def results_panel(live: dict[str, Any], columns: list[str], others: list[str]) -> None:
     """The live count and description, then the analyses in tabs computed only when open.
@@ -122,7 +130,7 @@ def results_panel(live: dict[str, Any], columns: list[str], others: list[str]) -
         key = live_key(ws, live)
         st.metric("Members", f"{cached_count(key):,}")
         st.info(describe_segment(live, ws.catalog()))
-        funnel, shown, by, both, sql = st.tabs(list(TABS), key=TAB_KEY, on_change="rerun")
+        funnel, shown, by, both, why, sql = st.tabs(list(TABS), key=TAB_KEY, on_change="rerun")
         if funnel.open:
             with funnel:
                 _show_funnel(key)
@@ -135,6 +143,9 @@ def results_panel(live: dict[str, Any], columns: list[str], others: list[str]) -
         if both.open:
             with both:
                 _show_overlap(key, others)
+        if why.open:
+            with why:
+                _show_explanation(key)
         if sql.open:
             with sql:
                 _show_sql(ws, live)
@@ -172,6 +183,20 @@ def _show_overlap(key: LiveKey, others: list[str]) -> None:
     a.metric("Only this one", parts.only_a)
     both.metric("Both", parts.both)
     b.metric(f"Only {other}", parts.only_b)
+
+
+def _show_explanation(key: LiveKey) -> None:
+    member = st.text_input(
+        "Why is this member in the segment, or not?",
+        key="explain_member",
+        placeholder="a primary key, or an email",
+    )
+    if member.strip():
+        for found in cached_explanation(key, member.strip()):
+            (st.success if found.in_segment else st.warning)(
+                f"{found.key} is {'in' if found.in_segment else 'not in'} the segment"
+            )
+            st.code("\n".join(v.line() for v in found.verdicts) or "(no conditions)", language=None)
 
 
 def _show_sql(ws: Workspace, live: dict[str, Any]) -> None:

@@ -291,3 +291,25 @@ def test_a_list_condition_opens_with_its_values(page: AppTest) -> None:
     at.button(key="add_condition").click().run()
     at.button(key="edit_0").click().run()
     assert at.multiselect(key="edit_value_country_multiselect").value == chosen
+
+
+def test_why_tab_explains_a_member_condition_by_condition(page: AppTest, app_env: Settings) -> None:
+    store = Store(app_env.state_db_path)
+    store.save_segment({"name": "Pro", "entity": "customers",
+                        "filter": {"column": "plan", "op": "eq", "value": "pro"}})  # fmt: skip
+    at = page.run()
+    at.selectbox(key="seg_choice").set_value("Pro").run()
+    open_tab(at, "Why?")
+    with Workspace(app_env) as ws:
+        plans = dict(ws.cursor().sql("SELECT id, plan FROM customers ORDER BY id").fetchall())
+    pro = next(k for k, plan in plans.items() if plan == "pro")
+    free = next(k for k, plan in plans.items() if plan != "pro")
+    at.text_input(key="explain_member").input(str(pro)).run()
+    assert not at.exception, at.exception
+    assert f"{pro} is in the segment" in [s.value for s in at.success]
+    assert at.code[0].value == "✓ all of these\n  ✓ plan is pro (plan: 'pro')"
+    at.text_input(key="explain_member").input(str(free)).run()
+    assert f"{free} is not in the segment" in [w.value for w in at.warning]
+    assert at.code[0].value == f"✗ all of these\n  ✗ plan is pro (plan: {plans[free]!r})"
+    at.text_input(key="explain_member").input("nobody@nowhere.test").run()
+    assert "no row of customers has id or email 'nobody@nowhere.test'" in texts(at)

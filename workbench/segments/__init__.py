@@ -29,6 +29,7 @@ from workbench.segments.engine import (
     preview,
     segment_sql,
 )
+from workbench.segments.explain import Explanation, Verdict, explain
 from workbench.segments.model import FORMAT_VERSION, Segment, load_segment_file, parse_segment
 from workbench.segments.operators import OPERATORS, Operator, get_operator, operators_for
 from workbench.segments.validate import validate_segment
@@ -40,17 +41,20 @@ __all__ = [
     "OPERATORS",
     "CompiledSegment",
     "ConditionCount",
+    "Explanation",
     "Operator",
     "Overlap",
     "Preview",
     "Segment",
     "ValueShape",
+    "Verdict",
     "breakdown",
     "compile_segment",
     "condition_counts",
     "count",
     "describe_node",
     "describe_segment",
+    "explain",
     "export_members",
     "get_operator",
     "load_segment_file",

@@ -1,4 +1,4 @@
-"""``python -m workbench segment ...``: validate, describe, count, show SQL, export and save.
+"""``python -m workbench segment ...``: validate, describe, count, show SQL, explain, export, save.
 
 ``SEGMENT`` is a JSON or YAML file, or the name of a saved segment. ``--as-of YYYY-MM-DD``
 (00:00 UTC that day) or a full ISO time fixes the moment relative dates count from.
@@ -16,6 +16,7 @@ from workbench.errors import NotFoundError, SegmentInvalid, WorkbenchError
 from workbench.segments.compiler import DIALECTS, resolve_as_of
 from workbench.segments.describe import describe_segment
 from workbench.segments.engine import count, export_members, segment_sql, store_lookup
+from workbench.segments.explain import explain
 from workbench.segments.model import Segment, load_segment_file, parse_segment
 from workbench.segments.validate import validate_segment
 from workbench.segments.values import ValueProblem
@@ -84,6 +85,12 @@ def _export(args: argparse.Namespace, ws: Workspace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace, ws: Workspace) -> int:
+    for explanation in explain(ws, checked(ws, args.segment), args.member, as_of=args.as_of):
+        print(explanation.text())
+    return 0
+
+
 def _save(args: argparse.Namespace, ws: Workspace) -> int:
     segment = checked(ws, args.segment)
     version = ws.store.save_segment(segment.to_dict())
@@ -141,5 +148,8 @@ def register(subparsers: Any) -> None:
     export = _command(commands, "export", _export, "write members to a .csv or .parquet file")
     export.add_argument("--out", type=Path, required=True, help="file to write (.csv/.parquet)")
     _as_of(export)
+    why = _command(commands, "explain", _explain, "why a member is in or not, condition by cond.")
+    why.add_argument("member", metavar="MEMBER", help="the member's primary key, or email")
+    _as_of(why)
     _command(commands, "save", _save, "validate and save into the state store (versioned)")
     _command(commands, "list", _list, "saved segments", segment=False)
