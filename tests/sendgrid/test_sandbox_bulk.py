@@ -12,6 +12,7 @@ from workbench.destinations.sendgrid.models import ImportJob
 from workbench.destinations.sendgrid.polling import PACE_MARGIN, JobPace
 from workbench.destinations.sendgrid.sandbox import bulk, jobs, plain_upsert, store
 from workbench.destinations.sendgrid.sandbox.config import MAX_LISTS_PER_CONTACT
+from workbench.destinations.sendgrid.sandbox.job_records import create_job, job_status
 from workbench.destinations.sendgrid.sandbox.store import TRUTH, VISIBLE
 
 NOW = 1_800_000_000.0
@@ -64,7 +65,7 @@ PLAIN_ITEMS = [  # what a list sync sends: a primary email and nothing else
 def _run_job(path: Path, budget: int, items: list[dict] = ITEMS) -> dict:
     """Upsert ``items`` onto L0 and L1 in steps of ``budget``; everything a user could observe."""
     with store.transaction(path) as conn:
-        job_id = jobs.create_job(
+        job_id = create_job(
             conn, "upsert", {"list_ids": ["L0", "L1"], "contacts": items}, 0.0, False
         )
     more = True
@@ -72,7 +73,7 @@ def _run_job(path: Path, budget: int, items: list[dict] = ITEMS) -> dict:
         with store.transaction(path) as conn:
             more = jobs.pump(conn, NOW, 0.0, budget=budget)
     with store.transaction(path) as conn:
-        job = jobs.job_status(conn, job_id, "http://sandbox")
+        job = job_status(conn, job_id, "http://sandbox")
         contacts = conn.execute(
             "SELECT layer, email, data, created_at, updated_at FROM contacts ORDER BY layer, email"
         ).fetchall()
@@ -156,7 +157,7 @@ def test_a_plain_upsert_becomes_visible_after_the_lag_and_not_before(tmp_path: P
     before = _layer(path, VISIBLE)
     with store.transaction(path) as conn:
         payload = {"list_ids": ["L0", "L1"], "contacts": PLAIN_ITEMS}
-        jobs.create_job(conn, "upsert", payload, 0.0, False)
+        create_job(conn, "upsert", payload, 0.0, False)
         jobs.pump(conn, NOW, 5.0)
     assert _layer(path, VISIBLE) == before != _layer(path, TRUTH)
     with store.transaction(path) as conn:

@@ -41,6 +41,7 @@ class SandboxAdmin:
         return self._server.db.write()
 
     def _pump(self, conn: sqlite3.Connection, now: float) -> None:
+        self._server.inbox.copy_into(conn)  # the worker marks them moved in the inbox
         jobs.pump(conn, now, self._server.plan.knobs.visibility_lag_s)
         exports.pump_exports(conn, now)
 
@@ -145,6 +146,7 @@ class SandboxAdmin:
     def flush(self) -> None:
         """Finish every pending job and export now and make every change visible."""
         with self._transaction() as conn:
+            self._server.inbox.copy_into(conn)
             conn.execute("UPDATE jobs SET due_at = ? WHERE status = 'pending'", (time.time(),))
             conn.execute("UPDATE exports SET due_at = ? WHERE status = 'pending'", (time.time(),))
             jobs.pump(conn, time.time(), 0.0, budget=10**9)

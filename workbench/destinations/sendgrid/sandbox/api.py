@@ -11,7 +11,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from workbench.destinations.sendgrid.sandbox.faults import FaultPlan
 
@@ -32,9 +32,21 @@ class ApiError(Exception):
         return {"errors": [{"field": self.field, "message": self.message}]}
 
 
+class JobQueue(Protocol):
+    """Where handlers create jobs and find jobs not taken in yet (``inbox.JobInbox``)."""
+
+    def create(self, kind: str, payload: dict[str, Any]) -> str:
+        """Accept a job; returns its id."""
+        ...
+
+    def waiting_status(self, job_id: str) -> dict[str, Any] | None:
+        """A job not taken in yet, as pending; None when unknown."""
+        ...
+
+
 @dataclass
 class ApiRequest:
-    """One API request, inside its database transaction."""
+    """One API request, inside its database transaction (``jobs``: where jobs are created)."""
 
     conn: sqlite3.Connection
     params: dict[str, str]
@@ -44,6 +56,13 @@ class ApiRequest:
     plan: FaultPlan
     now: float
     scopes: list[str] = field(default_factory=list)
+    jobs: JobQueue | None = None
+
+    def job_queue(self) -> JobQueue:
+        """Where this request creates jobs (every API request has one)."""
+        if self.jobs is None:
+            raise ApiError(500, "this request cannot create jobs")
+        return self.jobs
 
     def query_value(self, name: str) -> str | None:
         """The first value of a query parameter, or None."""
@@ -77,7 +96,9 @@ class Route:
 
     ``reads_only``: the handler writes nothing, so it may answer from a read snapshot when the
     request has no due work to do first. ``renders_export``: the path's ``{id}`` is an export
-    to render (outside the write lock) before answering, if it is due.
+    to render (outside the write lock) before answering, if it is due. ``creates_job``: the
+    handler only reads the state file and creates a job in the inbox, so it answers from a read
+    snapshot without waiting for the job worker.
     """
 
     method: str
@@ -86,6 +107,7 @@ class Route:
     handler: Handler
     reads_only: bool = False
     renders_export: bool = False
+    creates_job: bool = False
 
     @property
     def endpoint(self) -> str:

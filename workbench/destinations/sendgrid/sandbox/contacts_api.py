@@ -1,14 +1,15 @@
 """Contact endpoints: upsert, lookups by email / identifier / id, counts, job status, scopes.
 
 Lookups read the ``visible`` layer (they lag behind finished writes); the upsert validates the
-request at once and leaves the writing to a job, which CREATES contacts it cannot identify.
+request at once (on a read snapshot) and leaves the writing to a job in the job inbox, which
+CREATES contacts it cannot identify.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from workbench.destinations.sendgrid.sandbox import jobs, store
+from workbench.destinations.sendgrid.sandbox import store
 from workbench.destinations.sendgrid.sandbox.api import (
     Answer,
     ApiError,
@@ -22,6 +23,7 @@ from workbench.destinations.sendgrid.sandbox.config import (
     MAX_LOOKUP,
     MAX_UPSERT_CONTACTS,
 )
+from workbench.destinations.sendgrid.sandbox.job_records import UPSERT, job_status
 from workbench.destinations.sendgrid.sandbox.store import IDENTIFIERS, VISIBLE
 
 CONTACTS_PATH = "/v3/marketing/contacts"
@@ -80,10 +82,7 @@ def upsert_contacts(req: ApiRequest) -> Answer:
     if missing:
         raise ApiError(404, f"list(s) not found: {', '.join(missing)}", "list_ids")
     payload = {"list_ids": list_ids, "contacts": contacts}
-    job_id = jobs.create_job(
-        req.conn, jobs.UPSERT, payload, req.plan.knobs.job_delay_s, req.plan.job_fails()
-    )
-    return Answer(202, {"job_id": job_id})
+    return Answer(202, {"job_id": req.job_queue().create(UPSERT, payload)})
 
 
 def _answer_lookup(req: ApiRequest, keys: list[str], found: dict[str, dict]) -> Answer:
@@ -152,7 +151,9 @@ def count_contacts(req: ApiRequest) -> Answer:
 
 def import_status(req: ApiRequest) -> Answer:
     """``GET /v3/marketing/contacts/imports/{id}``: a job's status and counts."""
-    body = jobs.job_status(req.conn, req.params["id"], req.base_url)
+    body = job_status(req.conn, req.params["id"], req.base_url)
+    if body is None:  # not taken in by the worker yet (as of this request's snapshot)
+        body = req.job_queue().waiting_status(req.params["id"])
     if body is None:
         raise ApiError(404, f"job {req.params['id']} not found", "id")
     return Answer(200, body)

@@ -1,9 +1,12 @@
-"""The running sandbox's connections to its state file: one writer, a pool of readers.
+"""The running sandbox's connections to its state file and its job inbox: per file one writer
+and a pool of readers.
 
 ``write()`` is ``store.transaction`` on a connection kept open (its page cache stays warm, which
 matters at a million contacts): one ``BEGIN IMMEDIATE`` transaction under the process lock.
 ``read()`` is a deferred transaction on a pooled connection: in WAL mode it reads a consistent
 snapshot while the writer works, so a search never waits for a job or an export render.
+``inbox_write()`` and ``inbox_read()`` do the same on the job inbox (``inbox.py``), whose writer
+has a lock of its own: accepting a job never waits for the state file's writer.
 Other code (the demo seeder, tests) may still use ``store.transaction(path)`` on the same file.
 """
 
@@ -16,10 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workbench.destinations.sendgrid.sandbox import store
+from workbench.destinations.sendgrid.sandbox import inbox, store
 
 WRITER_CACHE_KIB = 256 * 1024
 READER_CACHE_KIB = 64 * 1024
+INBOX_CACHE_KIB = 16 * 1024
 MMAP_BYTES = 1 << 30
 
 
@@ -28,16 +32,18 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._writer: sqlite3.Connection | None = None
-        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self.inbox_path = inbox.inbox_path(path)
+        self._writers: dict[Path, sqlite3.Connection] = {}
+        self._readers: dict[Path, queue.SimpleQueue[sqlite3.Connection]] = {}
+        self._inbox_lock = threading.Lock()
         self._opened: list[sqlite3.Connection] = []
         self._open_lock = threading.Lock()
         self._in_use = 0  # transactions running now; close() waits for them
         self._closed = False
         self._idle = threading.Condition()
 
-    def _open(self, cache_kib: int) -> sqlite3.Connection:
-        conn = store.connect(self.path, check_same_thread=False)
+    def _open(self, path: Path, cache_kib: int) -> sqlite3.Connection:
+        conn = store.connect(path, check_same_thread=False)
         conn.execute(f"PRAGMA cache_size=-{cache_kib}")
         conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         conn.execute("PRAGMA temp_store=MEMORY")
@@ -51,8 +57,21 @@ class Database:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction on the writer: committed on success, rolled
         back on any error."""
-        with self._using(), store.process_lock():
-            conn = self._writer_connection()
+        with self._write(self.path, store.process_lock()) as conn:
+            yield conn
+
+    @contextmanager
+    def inbox_write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction on the job inbox's writer (its own lock)."""
+        with self._write(self.inbox_path, self._inbox_lock) as conn:
+            yield conn
+
+    @contextmanager
+    def _write(
+        self, path: Path, lock: threading.Lock | threading.RLock
+    ) -> Iterator[sqlite3.Connection]:
+        with self._using(), lock:
+            conn = self._writer_connection(path)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -75,35 +94,56 @@ class Database:
                 self._in_use -= 1
                 self._idle.notify_all()
 
-    def _writer_connection(self) -> sqlite3.Connection:
-        if self._writer is None:
-            self._writer = self._open(WRITER_CACHE_KIB)
-            self._writer.execute("PRAGMA wal_autocheckpoint=0")  # see checkpoint()
-        return self._writer
+    def _writer_connection(self, path: Path) -> sqlite3.Connection:
+        with self._open_lock:
+            conn = self._writers.get(path)
+        if conn is None:
+            cache = WRITER_CACHE_KIB if path == self.path else INBOX_CACHE_KIB
+            conn = self._open(path, cache)
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # see checkpoint()
+            with self._open_lock:
+                self._writers[path] = conn
+        return conn
 
     def checkpoint(self) -> None:
-        """Copy the write-ahead log into the database file as far as readers allow (PASSIVE).
+        """Copy the write-ahead logs (state file, then inbox) into the database files as far as
+        readers allow (PASSIVE).
 
-        The writer does not checkpoint when it commits, so a job's commit (and the poll that
-        waits for it) does not pay for copying its pages a second time; the worker thread
-        calls this between its steps instead."""
-        with self._using(), store.process_lock():
-            self._writer_connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        The writers do not checkpoint when they commit, so a job's commit (and the poll that
+        waits for it) does not pay for copying its pages a second time, nor does accepting a
+        6 MB upsert; the worker thread calls this between its steps instead."""
+        for path, lock in ((self.path, store.process_lock()), (self.inbox_path, self._inbox_lock)):
+            with self._using(), lock:
+                conn = self._writer_connection(path)
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """One read-only snapshot (a deferred transaction) on a pooled connection."""
+        with self._read(self.path, READER_CACHE_KIB) as conn:
+            yield conn
+
+    @contextmanager
+    def inbox_read(self) -> Iterator[sqlite3.Connection]:
+        """One read-only snapshot of the job inbox on a pooled connection."""
+        with self._read(self.inbox_path, INBOX_CACHE_KIB) as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self, path: Path, cache_kib: int) -> Iterator[sqlite3.Connection]:
         with self._using():
+            with self._open_lock:
+                pool = self._readers.setdefault(path, queue.SimpleQueue())
             try:
-                conn = self._readers.get_nowait()
+                conn = pool.get_nowait()
             except queue.Empty:
-                conn = self._open(READER_CACHE_KIB)
+                conn = self._open(path, cache_kib)
             conn.execute("BEGIN")
             try:
                 yield conn
             finally:
                 conn.execute("ROLLBACK")
-                self._readers.put(conn)
+                pool.put(conn)
 
     def close(self, wait_s: float = 10.0) -> None:
         """Hold new transactions back, wait (at most ``wait_s``) for the running ones, then
@@ -118,8 +158,8 @@ class Database:
                 if not self._idle.wait_for(lambda: self._in_use == 0, timeout=wait_s):
                     return
                 with self._open_lock:
-                    opened, self._opened, self._writer = self._opened, [], None
-                    self._readers = queue.SimpleQueue()
+                    opened, self._opened = self._opened, []
+                    self._writers, self._readers = {}, {}
                 for conn in opened:
                     conn.close()
             finally:

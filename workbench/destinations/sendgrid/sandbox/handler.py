@@ -3,9 +3,10 @@
 Order for an API request: count it against its endpoint's rate window (every answer carries
 the ``X-RateLimit-*`` headers), check the key (401) and its scope (403), refuse past the limit
 (429), apply the fault knobs (latency, a 5xx, holding the request past the client's timeout),
-then run the handler: from a read snapshot when the route only reads and the request has no due
-work (so it never waits for the job worker or an export render), else inside one write
-transaction that first finishes due small jobs and makes due changes visible.
+then run the handler: from a read snapshot when the route only creates a job (it goes to the
+job inbox) or only reads and the request has no due work (so neither waits for the job worker
+or an export render), else inside one write transaction that first finishes due small jobs
+and makes due changes visible.
 Paths under ``/_sandbox/`` are the admin surface and the export downloads: no key, no log.
 """
 
@@ -112,15 +113,19 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return scopes
 
     def _run(self, route: Route, params: dict, query: dict, body: Any, scopes: list[str]) -> Answer:
-        """Serve from a read snapshot when the route only reads and nothing is due; else in one
-        write transaction that first does the request's due work (``pump_for_request``)."""
+        """Serve from a read snapshot when the route only creates a job, or only reads and
+        nothing is due; else in one write transaction that first does the request's due work
+        (``pump_for_request``)."""
         sandbox = self.sandbox
         if route.renders_export:
             sandbox.renderer.render(params["id"])
+        if route.creates_job:
+            with sandbox.db.read() as conn:
+                return self._answer(route, conn, params, query, body, scopes, time.time())
         if route.reads_only:
             with sandbox.db.read() as conn:
                 now = time.time()
-                if not jobs.due_for_request(conn, now):
+                if not jobs.due_for_request(conn, now, sandbox.inbox.head):
                     return self._answer(route, conn, params, query, body, scopes, now)
         with sandbox.db.write() as conn:
             sandbox.pump_for_request(conn)
@@ -138,8 +143,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
     ) -> Answer:
         """The route's answer inside the caller's transaction (an ``ApiError`` answers too, and
         the work done before it stays committed)."""
+        sandbox = self.sandbox
         req = ApiRequest(
-            conn, params, query, body, self._base_url(), self.sandbox.plan, now, scopes
+            conn, params, query, body, self._base_url(), sandbox.plan, now, scopes, sandbox.inbox
         )
         try:
             return route.handler(req)

@@ -1,12 +1,15 @@
-"""Asynchronous jobs: upserts, removals from a list and contact deletions.
+"""Asynchronous jobs: upserts, removals from a list and contact deletions, applied in order.
 
-A job is stored ``pending`` with a due time (now + ``job_delay_s``). ``pump(conn, now, lag)``,
-run at the start of every request, finishes the due jobs in order: it applies them to the
-``truth`` layer and records each row it changed as a change that becomes visible ``lag``
-seconds after it was written; then it copies the due changes to the ``visible`` layer.
-A job marked to fail (fault knobs) ends ``failed`` and writes nothing. Big jobs advance in
-chunks of ``CHUNK`` items per transaction (a job stays ``pending`` until its last chunk), so no
-request waits long for the database; the server's worker thread keeps pumping in between.
+Jobs are created in the job inbox (``inbox.py``) and copied into the ``jobs`` table by the
+worker; ``pump(conn, now, lag)`` then applies them one after the other in creation order (the
+head of the queue must be due, ``now + job_delay_s`` after its creation; a later job never
+overtakes it): it applies them to the ``truth`` layer and records each row it changed as a
+change that becomes visible ``lag`` seconds after it was written; then it copies the due
+changes to the ``visible`` layer. A job marked to fail (fault knobs) ends ``failed`` and writes
+nothing. Big jobs advance in chunks of ``CHUNK`` items per transaction (a job stays ``pending``
+until its last chunk; plain upserts go whole, ``PLAIN_CHUNK``); a job's ``started_at`` is set
+when it is started (``start_head`` marks it in a short transaction of its own first, so a
+status read shows it while the job runs).
 """
 
 from __future__ import annotations
@@ -15,51 +18,22 @@ import json
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from workbench.destinations.sendgrid.sandbox import bulk, plain_upsert, store
-from workbench.destinations.sendgrid.sandbox.api import iso
 from workbench.destinations.sendgrid.sandbox.config import MAX_LISTS_PER_CONTACT
+from workbench.destinations.sendgrid.sandbox.job_records import UPSERT
 from workbench.destinations.sendgrid.sandbox.store import IDENTIFIERS, TRUTH
 
 CHUNK = 1000
 REQUEST_BUDGET = 100  # a request finishes due jobs this small itself; bigger ones: the worker
 PLAIN_CHUNK = 30_000  # plain upserts per step (set-based): a whole 30,000-contact job
-UPSERT = "upsert"
-DELETE = "delete"
+_HEAD = "SELECT {columns} FROM jobs WHERE status = 'pending' ORDER BY rowid LIMIT 1"
 CONTACT_FIELDS = (  # the contact fields an upsert may set besides email and identifiers
     *("first_name", "last_name", "alternate_emails", "address_line_1", "address_line_2"),
     *("city", "state_province_region", "country", "postal_code", "custom_fields"),
 )
-
-
-def create_job(
-    conn: sqlite3.Connection, kind: str, payload: dict, delay_s: float, fail: bool
-) -> str:
-    """Store a pending job of ``kind`` (upsert, remove, delete_contacts); returns its id."""
-    job_id = str(uuid.uuid4())
-    now = time.time()
-    job_type = UPSERT if kind == UPSERT else DELETE
-    results = {"requested_count": _requested(kind, payload)}
-    conn.execute(
-        "INSERT INTO jobs(id, job_type, status, payload, results, fail, created_at, due_at, size) "
-        "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-        (
-            job_id,
-            job_type,
-            json.dumps({"kind": kind, **payload}),
-            json.dumps(results),
-            int(fail),
-            now,
-            now + delay_s,
-            results["requested_count"],
-        ),
-    )
-    return job_id
-
-
-def _requested(kind: str, payload: dict) -> int:
-    return len(payload["contacts"] if kind == UPSERT else payload["contact_ids"])
 
 
 def pump(
@@ -74,14 +48,12 @@ def pump(
     is left, so a worker knows to call again soon."""
     limit = budget
     while budget > 0:
-        due = conn.execute(
-            "SELECT * FROM jobs WHERE status = 'pending' AND due_at <= ? AND size <= ? "
-            "ORDER BY due_at, rowid LIMIT 1",
-            (now, largest_job if largest_job is not None else 2**62),
-        ).fetchall()
-        if not due:
+        head = conn.execute(_HEAD.replace("{columns}", "*")).fetchall()
+        if not head or head[0]["due_at"] > now:
             break
-        budget -= _advance(conn, due[0], now, lag_s, budget)
+        if largest_job is not None and head[0]["size"] > largest_job:
+            break
+        budget -= _advance(conn, head[0], now, lag_s, budget)
     changes = conn.execute(
         "SELECT * FROM changes WHERE visible_at <= ? ORDER BY seq LIMIT ?", (now, 2 * limit)
     ).fetchall()
@@ -91,15 +63,39 @@ def pump(
     return budget <= 0 or len(changes) == 2 * limit
 
 
-def due_for_request(conn: sqlite3.Connection, now: float) -> bool:
+def due_for_request(
+    conn: sqlite3.Connection, now: float, inbox_head: Callable[[], tuple[float, int] | None]
+) -> bool:
     """Whether a request at ``now`` has work to do before answering: a due job of at most
-    ``REQUEST_BUDGET`` items, a due change, or a due export set to fail."""
+    ``REQUEST_BUDGET`` items at the head of the queue (the ``jobs`` table's, else the inbox's:
+    ``inbox_head()`` gives its due time and size), a due change, or a due export set to
+    fail."""
+    rows = conn.execute(_HEAD.replace("{columns}", "due_at, size")).fetchall()
+    head = (rows[0][0], rows[0][1]) if rows else inbox_head()
+    if head is not None and head[0] <= now and head[1] <= REQUEST_BUDGET:
+        return True
     sql = (
-        "SELECT EXISTS(SELECT 1 FROM jobs WHERE status = 'pending' AND due_at <= ?1 "
-        "AND size <= ?2) OR EXISTS(SELECT 1 FROM changes WHERE visible_at <= ?1) "
+        "SELECT EXISTS(SELECT 1 FROM changes WHERE visible_at <= ?1) "
         "OR EXISTS(SELECT 1 FROM exports WHERE status = 'pending' AND due_at <= ?1 AND fail = 1)"
     )
-    return bool(conn.execute(sql, (now, REQUEST_BUDGET)).fetchall()[0][0])
+    return bool(conn.execute(sql, (now,)).fetchall()[0][0])
+
+
+def head_state(conn: sqlite3.Connection, now: float) -> tuple[str, bool] | None:
+    """The id of the job at the head of the queue, if it is due, and whether it has started."""
+    rows = conn.execute(_HEAD.replace("{columns}", "id, due_at, started_at")).fetchall()
+    if not rows or rows[0]["due_at"] > now:
+        return None
+    return rows[0]["id"], rows[0]["started_at"] is not None
+
+
+def start_head(conn: sqlite3.Connection, now: float) -> str | None:
+    """Mark the job at the head of the queue started at ``now`` (if due and not yet started);
+    returns its id when it is due."""
+    state = head_state(conn, now)
+    if state is not None and not state[1]:
+        conn.execute("UPDATE jobs SET started_at = ? WHERE id = ?", (now, state[0]))
+    return state[0] if state else None
 
 
 def _advance(
@@ -107,13 +103,14 @@ def _advance(
 ) -> int:
     """Apply the next ``budget`` items of a job; finish it after its last item. Returns the
     number of items done (at least 1, so a failing job also uses up budget)."""
+    began = max(now, time.time())  # its started_at, unless an earlier step started it
     payload = json.loads(job["payload"])
     items = payload["contacts"] if payload["kind"] == UPSERT else payload["contact_ids"]
     counts, errors = json.loads(job["results"]), json.loads(job["errors"])
     if job["fail"]:
         errors = [{"message": "the job failed (sandbox fault)"}]
         counts["errored_count"] = len(items)
-        _store_progress(conn, job["id"], len(items), counts, errors, now, "failed")
+        _store_progress(conn, job["id"], len(items), counts, errors, (began, now), "failed")
         return 1
     start: int = job["progress"]
     changes: list[tuple[str, dict]] = []
@@ -129,7 +126,7 @@ def _advance(
     )
     done = start + len(chunk) >= len(items)
     status = ("errored" if errors else "completed") if done else "pending"
-    _store_progress(conn, job["id"], start + len(chunk), counts, errors, now, status)
+    _store_progress(conn, job["id"], start + len(chunk), counts, errors, (began, now), status)
     return max(len(chunk), 1)
 
 
@@ -148,17 +145,20 @@ def _store_progress(
     progress: int,
     counts: dict,
     errors: list,
-    now: float,
+    times: tuple[float, float],
     status: str,
 ) -> None:
+    """Store a job's step: ``times`` is when the step began and the pump's ``now``."""
+    began, now = times
     conn.execute(
-        "UPDATE jobs SET status = ?, progress = ?, results = ?, errors = ?, finished_at = ? "
-        "WHERE id = ?",
+        "UPDATE jobs SET status = ?, progress = ?, results = ?, errors = ?, "
+        "started_at = coalesce(started_at, ?), finished_at = ? WHERE id = ?",
         (
             status,
             progress,
             json.dumps(counts),
             json.dumps(errors),
+            began,
             None if status == "pending" else max(now, time.time()),
             job_id,
         ),
@@ -277,24 +277,3 @@ _APPLY = {
     "remove": _apply_remove,
     "delete_contacts": _apply_delete_contacts,
 }
-
-
-def job_status(conn: sqlite3.Connection, job_id: str, base_url: str) -> dict[str, Any] | None:
-    """A job in SendGrid's import status shape, or None when unknown."""
-    rows = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchall()
-    if not rows:
-        return None
-    job = rows[0]
-    results = json.loads(job["results"])
-    if job["status"] in ("errored", "failed"):
-        results["errors_url"] = f"{base_url}/_sandbox/jobs/{job_id}/errors"
-    body = {
-        "id": job_id,
-        "status": job["status"],
-        "job_type": job["job_type"],
-        "results": results,
-        "started_at": iso(job["created_at"]),
-    }
-    if job["finished_at"] is not None:
-        body["finished_at"] = iso(job["finished_at"])
-    return body

@@ -1,7 +1,8 @@
 """List endpoints: create, page through, get, rename, delete, count, remove contacts.
 
 List metadata is synchronous (as in SendGrid); counts and contact samples read the ``visible``
-layer, so they lag behind finished writes. Removals and contact deletions are jobs.
+layer, so they lag behind finished writes. Removals and contact deletions are jobs, created in
+the job inbox (a removal answers from a read snapshot, without waiting for the job worker).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from workbench.destinations.sendgrid.sandbox import jobs, store
+from workbench.destinations.sendgrid.sandbox import store
 from workbench.destinations.sendgrid.sandbox.api import Answer, ApiError, ApiRequest, string_list
 from workbench.destinations.sendgrid.sandbox.config import (
     DEFAULT_PAGE_SIZE,
@@ -141,13 +142,7 @@ def delete_list(req: ApiRequest) -> Answer:
     store.delete_list(req.conn, row["id"])
     if (req.query_value("delete_contacts") or "").lower() != "true":
         return Answer(204)
-    job_id = jobs.create_job(
-        req.conn,
-        "delete_contacts",
-        {"contact_ids": members},
-        req.plan.knobs.job_delay_s,
-        req.plan.job_fails(),
-    )
+    job_id = req.job_queue().create("delete_contacts", {"contact_ids": members})
     return Answer(200, {"job_id": job_id})
 
 
@@ -172,7 +167,4 @@ def remove_contacts(req: ApiRequest) -> Answer:
     if missing:
         raise ApiError(404, f"contact id(s) not found: {', '.join(missing[:10])}", "contact_ids")
     payload = {"list_id": row["id"], "contact_ids": list(dict.fromkeys(ids))}
-    job_id = jobs.create_job(
-        req.conn, "remove", payload, req.plan.knobs.job_delay_s, req.plan.job_fails()
-    )
-    return Answer(202, {"job_id": job_id})
+    return Answer(202, {"job_id": req.job_queue().create("remove", payload)})

@@ -9,6 +9,7 @@ from workbench.destinations.sendgrid.sandbox.api import Route
 from workbench.destinations.sendgrid.sandbox.config import READ_SCOPE, WRITE_SCOPE
 
 READS = True  # the route's handler writes nothing (``Route.reads_only``)
+JOB = {"creates_job": True}  # the handler only creates a job (``Route.creates_job``)
 C = "/v3/marketing/contacts"
 L = "/v3/marketing/lists"
 
@@ -20,8 +21,8 @@ API_ROUTES: tuple[Route, ...] = (
     Route("PATCH", L + "/{id}", WRITE_SCOPE, lists.rename_list),
     Route("DELETE", L + "/{id}", WRITE_SCOPE, lists.delete_list),
     Route("GET", L + "/{id}/contacts/count", READ_SCOPE, lists.count_list, READS),
-    Route("DELETE", L + "/{id}/contacts", WRITE_SCOPE, lists.remove_contacts),
-    Route("PUT", C, WRITE_SCOPE, contacts.upsert_contacts),
+    Route("DELETE", L + "/{id}/contacts", WRITE_SCOPE, lists.remove_contacts, **JOB),
+    Route("PUT", C, WRITE_SCOPE, contacts.upsert_contacts, **JOB),
     Route("POST", C + "/search/emails", READ_SCOPE, contacts.search_emails, READS),
     Route(
         "POST",

@@ -11,27 +11,24 @@
 from __future__ import annotations
 
 import collections
-import logging
 import sqlite3
 import threading
 import time
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from workbench.destinations.sendgrid.sandbox import exports, jobs, store
+from workbench.destinations.sendgrid.sandbox import exports, inbox, jobs, store
 from workbench.destinations.sendgrid.sandbox.admin import SandboxAdmin
 from workbench.destinations.sendgrid.sandbox.config import SandboxConfig
 from workbench.destinations.sendgrid.sandbox.database import Database
 from workbench.destinations.sendgrid.sandbox.export_worker import ExportRenderer
 from workbench.destinations.sendgrid.sandbox.faults import FaultPlan
 from workbench.destinations.sendgrid.sandbox.handler import SandboxHandler
+from workbench.destinations.sendgrid.sandbox.inbox import JobInbox
+from workbench.destinations.sendgrid.sandbox.job_worker import JobHold, JobWorker
 from workbench.errors import ConfigError
 
 REQUEST_LOG_SIZE = 100_000
-WORKER_TICK_S = 0.01
-WORKER_IDLE_S = 0.1
-WORKER_BUDGET = 3000  # items of a job per worker step (plain upserts: up to jobs.PLAIN_CHUNK)
-log = logging.getLogger(__name__)
 
 
 class SandboxServer:
@@ -44,12 +41,13 @@ class SandboxServer:
         self.admin = SandboxAdmin(self)
         self.db = Database(config.state_path)
         self.renderer = ExportRenderer(self.db, self.pump_for_request)
+        self.inbox = JobInbox(self.db, self.plan, self._wake_worker)
+        self.worker = JobWorker(self.db, self.inbox, self.plan, self.renderer)
         self._log: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_SIZE)
         self._log_lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._worker: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -77,44 +75,41 @@ class SandboxServer:
             daemon=True,
         )
         self._thread.start()
-        self._worker = threading.Thread(
-            target=self._work, name="sendgrid-sandbox-jobs", daemon=True
-        )
-        self._worker.start()
+        self.worker.start()
         return self
 
     def _prepare_state(self) -> None:
         store.initialise(self.config.state_path)
+        inbox.initialise(self.config.state_path)
         with store.transaction(self.config.state_path) as conn:
             for key, scopes in self.config.api_keys.items():
                 store.put_key(conn, key, scopes)
             store.secret(conn)
+            # a job cut off by a stop before its first commit starts again from scratch
+            conn.execute(
+                "UPDATE jobs SET started_at = NULL WHERE status = 'pending' AND progress = 0"
+            )
 
-    def _work(self) -> None:
-        """Advance jobs, visibility and exports in the background, in short transactions."""
-        pause = WORKER_IDLE_S
-        while not self._stopping.wait(pause):
-            try:  # after each step, pause a little so requests get the lock in between
-                pause = WORKER_TICK_S if self.pump() else WORKER_IDLE_S
-            except Exception:  # keep the worker alive; the next request pumps too
-                log.exception("sandbox: background job processing failed")
+    def _wake_worker(self) -> None:
+        self.worker.wake()
 
     def pump(self) -> bool:
-        """One bounded step of job, visibility and export processing; True if work is left."""
-        with self.db.write() as conn:
-            now = time.time()
-            more = jobs.pump(conn, now, self.plan.knobs.visibility_lag_s, budget=WORKER_BUDGET)
-            exports.pump_exports(conn, now)
-        self.db.checkpoint()
-        self.renderer.render_due()
-        return more
+        """One bounded step of the job worker (see ``JobWorker.step``); True if work is left."""
+        return self.worker.step()
+
+    def hold_next_job(self) -> JobHold:
+        """A test knob: hold the job worker inside the write transaction of the next job it
+        applies until ``release()`` (``holding`` is set once it is held)."""
+        return self.worker.hold_next_job()
 
     def pump_for_request(self, conn: sqlite3.Connection | None = None) -> None:
-        """What every request does first: finish due small jobs, make due changes visible, fail
-        due exports set to fail (in ``conn``'s transaction, else in one of its own)."""
+        """What every writing request does first: take in the small jobs waiting in the inbox,
+        finish due small jobs at the head of the queue, make due changes visible, fail due
+        exports set to fail (in ``conn``'s transaction, else in one of its own)."""
         if conn is None:
             with self.db.write() as own:
                 return self.pump_for_request(own)
+        self.inbox.copy_into(conn, largest=jobs.REQUEST_BUDGET)  # the worker marks them moved
         now = time.time()
         lag = self.plan.knobs.visibility_lag_s
         jobs.pump(conn, now, lag, jobs.REQUEST_BUDGET, jobs.REQUEST_BUDGET)
@@ -122,15 +117,16 @@ class SandboxServer:
         return None
 
     def stop(self) -> None:
-        """Stop serving (held requests are released) and close the socket."""
+        """Stop serving (held requests are released), close the socket, stop the job worker
+        (it takes the waiting jobs in first) and close the state files."""
         self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
-        for thread in (self._thread, self._worker):
-            if thread is not None:
-                thread.join(timeout=5)
-        self._httpd, self._thread, self._worker = None, None, None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd, self._thread = None, None
+        self.worker.stop()
         self.db.close()
 
     def __enter__(self) -> SandboxServer:

@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS jobs(
     id TEXT PRIMARY KEY, job_type TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL,
     results TEXT NOT NULL, errors TEXT NOT NULL DEFAULT '[]', fail INTEGER NOT NULL,
     progress INTEGER NOT NULL DEFAULT 0, size INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL, due_at REAL NOT NULL, finished_at REAL);
+    created_at REAL NOT NULL, due_at REAL NOT NULL, started_at REAL, finished_at REAL);
 CREATE TABLE IF NOT EXISTS changes(
     seq INTEGER PRIMARY KEY AUTOINCREMENT, visible_at REAL NOT NULL, kind TEXT NOT NULL,
     payload TEXT NOT NULL);
@@ -104,6 +104,8 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
     for column in ("progress", "size"):
         if column not in have:
             conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    if "started_at" not in have:
+        conn.execute("ALTER TABLE jobs ADD COLUMN started_at REAL")
 
 
 def process_lock() -> threading.RLock:

@@ -1,0 +1,153 @@
+"""The job inbox: jobs accepted but not yet taken in by the worker, in a SQLite file of their own.
+
+A request that creates a job (an upsert, a removal from a list, a list deletion with its
+contacts) checks what it needs on a read snapshot of the state file (does the list exist) and
+stores the job here, in a short transaction on the inbox's own writer. So it is answered at
+once even while the job worker holds the state file's write transaction for a whole
+30,000-contact job.
+
+The worker copies the waiting jobs into the state file's ``jobs`` table, in inbox order, in a
+transaction of its own (``INSERT OR IGNORE``: a second copy is harmless), and once that is
+committed marks them moved here (their payload dropped). A request or admin call about to
+apply jobs copies them too (``copy_into``), without marking. Every job in the ``jobs`` table was
+accepted before every job still waiting here (a copy takes all waiting jobs, or the oldest
+ones), so applying the ``jobs`` table in order keeps creation order. A moved row stays
+``TOMBSTONE_S`` as a tombstone: a status read whose snapshot of the state file was taken just
+before the move still finds the job here (as pending).
+
+The file is ``<state file>-inbox.sqlite``; a restarted sandbox takes in what it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import astuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.destinations.sendgrid.sandbox import job_records, store
+from workbench.destinations.sendgrid.sandbox.faults import FaultPlan
+from workbench.destinations.sendgrid.sandbox.job_records import NewJob
+
+if TYPE_CHECKING:
+    from workbench.destinations.sendgrid.sandbox.database import Database
+
+TOMBSTONE_S = 60.0
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, job_type TEXT NOT NULL,
+    payload TEXT, results TEXT NOT NULL, fail INTEGER NOT NULL, created_at REAL NOT NULL,
+    due_at REAL NOT NULL, size INTEGER NOT NULL, moved_at REAL);
+CREATE INDEX IF NOT EXISTS inbox_waiting ON inbox(moved_at, seq);
+"""
+_ADD = f"INSERT INTO inbox({job_records.COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_WAITING = "SELECT id, size FROM inbox WHERE moved_at IS NULL ORDER BY seq"
+
+
+def inbox_path(state_path: Path) -> Path:
+    """The inbox file of a state file: ``<state file>-inbox.sqlite`` beside it."""
+    return state_path.with_name(f"{state_path.name}-inbox.sqlite")
+
+
+def initialise(state_path: Path) -> None:
+    """Create the inbox file of ``state_path`` and its schema if missing (WAL mode)."""
+    conn = store.connect(inbox_path(state_path))
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(SCHEMA)
+    finally:
+        conn.close()
+
+
+def _prefix(rows: list[sqlite3.Row], largest: int | None) -> list[str]:
+    """The ids of the waiting jobs up to (not including) the first bigger than ``largest``."""
+    ids = []
+    for row in rows:
+        if largest is not None and row["size"] > largest:
+            break
+        ids.append(row["id"])
+    return ids
+
+
+def _load(conn: sqlite3.Connection, ids: list[str]) -> list[NewJob]:
+    """The waiting jobs of ``ids``, in inbox order."""
+    rows = conn.execute(
+        f"SELECT {job_records.COLUMNS} FROM inbox WHERE id IN "
+        "(SELECT value FROM json_each(?)) AND moved_at IS NULL ORDER BY seq",
+        (json.dumps(ids),),
+    ).fetchall()
+    return [NewJob(*row) for row in rows]
+
+
+def _in_jobs_table(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
+    sql = "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+    return {row[0] for row in conn.execute(sql, (json.dumps(ids),)).fetchall()}
+
+
+class JobInbox:
+    """The inbox of one running sandbox: requests add jobs, the worker takes them in."""
+
+    def __init__(self, db: Database, plan: FaultPlan, on_new_job: Callable[[], None]) -> None:
+        self._db = db
+        self._plan = plan
+        self._on_new_job = on_new_job
+
+    def create(self, kind: str, payload: dict[str, Any]) -> str:
+        """Accept a job of ``kind`` (upsert, remove, delete_contacts); returns its id."""
+        fails = self._plan.job_fails()
+        job = job_records.new_job(kind, payload, self._plan.knobs.job_delay_s, fails, time.time())
+        with self._db.inbox_write() as conn:
+            conn.execute(_ADD, astuple(job))
+        self._on_new_job()
+        return job.id
+
+    def waiting_status(self, job_id: str) -> dict[str, Any] | None:
+        """A job still (or until a moment ago) in the inbox, as pending; None when unknown."""
+        with self._db.inbox_read() as conn:
+            sql = "SELECT job_type, results FROM inbox WHERE id = ?"
+            rows = conn.execute(sql, (job_id,)).fetchall()
+        if not rows:
+            return None
+        return job_records.waiting_status(job_id, rows[0][0], json.loads(rows[0][1]))
+
+    def head(self) -> tuple[float, int] | None:
+        """The due time and size of the oldest waiting job, or None when none waits."""
+        with self._db.inbox_read() as conn:
+            sql = "SELECT due_at, size FROM inbox WHERE moved_at IS NULL ORDER BY seq LIMIT 1"
+            rows = conn.execute(sql).fetchall()
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def copy_into(self, conn: sqlite3.Connection, largest: int | None = None) -> list[str]:
+        """Copy the waiting jobs (only those before the first bigger than ``largest``, if
+        given) into the ``jobs`` table, inside the caller's transaction ``conn``; returns the
+        ids now there, for ``mark_moved`` once that transaction is committed."""
+        with self._db.inbox_read() as inbox_conn:
+            ids = _prefix(inbox_conn.execute(_WAITING).fetchall(), largest)
+            if not ids:
+                return []
+            present = _in_jobs_table(conn, ids)
+            missing = [i for i in ids if i not in present]
+            job_records.insert_jobs(conn, _load(inbox_conn, missing) if missing else [])
+        return ids
+
+    def mark_moved(self, ids: list[str]) -> None:
+        """Drop the payloads of jobs copied into the ``jobs`` table (committed), keeping a
+        tombstone for ``TOMBSTONE_S``; forget older tombstones."""
+        if not ids:
+            return
+        now = time.time()
+        with self._db.inbox_write() as conn:
+            conn.execute(
+                "UPDATE inbox SET payload = NULL, moved_at = ? "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                (now, json.dumps(ids)),
+            )
+            conn.execute("DELETE FROM inbox WHERE moved_at < ?", (now - TOMBSTONE_S,))
+
+    def waiting(self) -> bool:
+        """Whether any job waits to be taken in."""
+        with self._db.inbox_read() as conn:
+            return bool(conn.execute(_WAITING + " LIMIT 1").fetchall())
