@@ -76,7 +76,20 @@ class SnapshotsMixin(StoreBase):
     """The members SendGrid confirmed for each activation."""
 
     def read_snapshot(self, activation: str) -> pl.DataFrame:
-        """The members SendGrid confirmed for ``activation``: email, contact_id, sorted by email."""
+        """The members SendGrid confirmed for ``activation``: email, contact_id, sorted by email.
+
+        Read column-wise: SQLite joins each column into one text (a million rows would
+        otherwise become two million Python strings and a million tuples first) and polars
+        splits it. The rare snapshot holding the separator in a value is read row by row."""
+        with self._reading() as con:
+            count, with_id, emails, ids = con.execute(_SNAPSHOT_COLUMNS, (activation,)).fetchall()[
+                0
+            ]
+        frame = _split_columns(int(count), int(with_id), emails, ids)
+        return frame if frame is not None else self._snapshot_rows(activation)
+
+    def _snapshot_rows(self, activation: str) -> pl.DataFrame:
+        """``read_snapshot`` row by row (the slow path for values holding a separator)."""
         with self._reading() as con:
             cur = con.cursor()
             cur.row_factory = None
@@ -114,6 +127,34 @@ _CONFIRM_REMOVED = (
     "DELETE FROM snapshot_members WHERE activation = ?1 "
     "AND email IN (SELECT value FROM json_each(?2))"
 )
+
+
+_ROW_SEPARATOR = "\n"
+_NULL_ID = "\x01"  # stands for a null contact id in the joined text
+# The primary key (activation, email) hands the rows over in email order; the frame is sorted
+# only if they ever come otherwise (an ORDER BY subquery would cost a third more).
+_SNAPSHOT_COLUMNS = (
+    "SELECT count(*), count(contact_id), group_concat(email, char(10)), "
+    "group_concat(ifnull(contact_id, char(1)), char(10)) FROM snapshot_members "
+    "WHERE activation = ?"
+)
+
+
+def _split_columns(count: int, with_id: int, emails: str, ids: str) -> pl.DataFrame | None:
+    """The snapshot frame from its two joined columns; None when the text does not split
+    back into ``count`` rows with ``with_id`` contact ids (a value held a separator)."""
+    if not count:
+        return pl.DataFrame(schema=SNAPSHOT_SCHEMA)
+    email = pl.Series("email", [emails], pl.Utf8).str.split(_ROW_SEPARATOR).explode()
+    joined = pl.Series("contact_id", [ids], pl.Utf8).str.split(_ROW_SEPARATOR).explode()
+    if email.len() != count or joined.len() != count:
+        return None
+    frame = pl.DataFrame([email, joined]).with_columns(
+        contact_id=pl.when(pl.col("contact_id") != _NULL_ID).then(pl.col("contact_id"))
+    )
+    if frame.get_column("contact_id").null_count() != count - with_id:
+        return None
+    return frame if email.is_sorted() else frame.sort("email")
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:

@@ -193,7 +193,7 @@ class Applier:
         the estimates lag behind SendGrid: the LAST job is looked at once, right away; when it
         is done, so is every other (one call at most is lost on the guess)."""
         now = time.monotonic()
-        keys = [(b.seq, len(set(b.contact_ids)), self._sent_at[b.seq]) for b in waiting]
+        keys = [(b.seq, b.contacts, self._sent_at[b.seq]) for b in waiting]
         planned = schedule.plan(keys)
         ready = [i for i, p in enumerate(planned) if p.due <= now]
         if not ready:

@@ -3,14 +3,13 @@ of at most 100 contact ids.
 
 Additions are cut column-wise: each contact's upsert entry (JSON text from the planner) counts
 its bytes once, the cumulative sums of bytes and contacts are searched for each cut, and a
-batch's ``entries_json`` is its entries joined: no per-row JSON work at a million rows. All rows
+batch's ``entries_json`` is its entries joined and its rows are JSON text written by polars
+(``Batch.rows_json``): no per-row Python work at a million rows. All rows
 of one contact (a contact matched through several emails) stay in one batch, so confirming a
 batch never records a member whose upsert is in another batch.
 """
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import polars as pl
@@ -54,16 +53,19 @@ def add_batches(
     sizes = np.where(first, rows.get_column("entry").str.len_bytes().to_numpy() + 2, 0)
     budget = max_bytes - json_size(upsert_body("x" * LIST_ID_CHARS, []))
     cuts = _cuts(np.cumsum(sizes), np.cumsum(first), budget, max_contacts)
-    emails = rows.get_column("email").to_list()
-    ids = rows.get_column("contact_id").to_list()
-    entries = rows.get_column("entry").to_list()
-    batches = []
-    for seq, (start, end) in enumerate(itertools.pairwise(cuts)):
-        own = [entries[i] for i in range(start, end) if first[i]]
-        batch = Batch(run_id, seq, "add", emails[start:end], ids[start:end])
-        batch.entries_json = "[" + ", ".join(own) + "]"
-        batches.append(batch)
-    return batches
+    numbered = rows.with_columns(
+        batch=pl.Series(np.repeat(np.arange(len(cuts) - 1), np.diff(cuts)))
+    )
+    texts = numbered.group_by("batch", maintain_order=True).agg(
+        emails="email",
+        contact_ids="contact_id",
+        entries=pl.col("entry").filter(pl.col("first_of_contact")).str.join(", "),
+    )
+    heads = texts.select(pl.struct("emails", "contact_ids").struct.json_encode()).to_series()
+    return [
+        Batch(run_id, seq, "add", entries_json=f"[{entries}]", rows_json=head)
+        for seq, (head, entries) in enumerate(zip(heads, texts.get_column("entries"), strict=True))
+    ]
 
 
 def _contacts_together(to_add: pl.DataFrame) -> pl.DataFrame:

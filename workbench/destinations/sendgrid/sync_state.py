@@ -10,7 +10,6 @@ that marks a batch ``confirmed`` (SendGrid finished the job), never earlier.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from workbench.store import Store, utc_now
@@ -18,28 +17,83 @@ from workbench.store import Store, utc_now
 BatchKind = Literal["add", "remove"]
 PENDING, SENDING, SENT, CONFIRMED, FAILED = "pending", "sending", "sent", "confirmed", "failed"
 UNFINISHED = (PENDING, SENDING, SENT)
+PAYLOAD_SEPARATOR = "\n"  # JSON text never holds a raw line break: rows, then entries
 
 # Tables: ``run_batches`` and ``activation_locks`` (migration 2 in workbench/store_schema.py).
 
 
-@dataclass
 class Batch:
     """One request's worth of a run: which emails/contact ids, its status and its jobs.
 
     An add batch holds its upsert entries as ONE JSON array text (``entries_json``), exactly
     the ``contacts`` of the request body: it is stored and sent as is, never re-encoded per
     contact; ``entries`` parses it when a caller needs the entries as dicts.
+
+    A batch planned or loaded at a million rows keeps its emails and contact ids as the JSON
+    text it is stored as (``rows_json``) and parses them only when first asked for: sending
+    an add needs only ``entries_json``, so the planned rows never become Python lists on the
+    way from the plan to the first request.
     """
 
-    run_id: int
-    seq: int
-    kind: BatchKind
-    emails: list[str]
-    contact_ids: list[str]
-    entries_json: str = "[]"
-    status: str = PENDING
-    job_ids: list[str] = field(default_factory=list)
-    outcome: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self,
+        run_id: int,
+        seq: int,
+        kind: BatchKind,
+        emails: list[str] | None = None,
+        contact_ids: list[str] | None = None,
+        entries_json: str = "[]",
+        status: str = PENDING,
+        job_ids: list[str] | None = None,
+        outcome: dict[str, Any] | None = None,
+        *,
+        rows_json: str | None = None,
+    ) -> None:
+        self.run_id, self.seq, self.kind = run_id, seq, kind
+        self.entries_json, self.status = entries_json, status
+        self.job_ids: list[str] = list(job_ids or [])
+        self.outcome: dict[str, Any] = dict(outcome or {})
+        self._rows_json = rows_json if emails is None and contact_ids is None else None
+        self._emails = list(emails or []) if self._rows_json is None else None
+        self._contact_ids = list(contact_ids or []) if self._rows_json is None else None
+        self._contacts: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Batch(run {self.run_id}, seq {self.seq}, {self.kind}, {self.status})"
+
+    def _parse_rows(self) -> None:
+        if self._rows_json is not None:
+            rows = json.loads(self._rows_json)
+            self._emails, self._contact_ids = rows["emails"], rows["contact_ids"]
+
+    @property
+    def emails(self) -> list[str]:
+        """The batch's emails (each row of the plan), in order."""
+        self._parse_rows()
+        return self._emails or []
+
+    @emails.setter
+    def emails(self, emails: list[str]) -> None:
+        self._parse_rows()
+        self._emails, self._rows_json = list(emails), None
+
+    @property
+    def contact_ids(self) -> list[str]:
+        """The contact id of each of ``emails``."""
+        self._parse_rows()
+        return self._contact_ids or []
+
+    @contact_ids.setter
+    def contact_ids(self, contact_ids: list[str]) -> None:
+        self._parse_rows()
+        self._contact_ids, self._rows_json, self._contacts = list(contact_ids), None, None
+
+    @property
+    def contacts(self) -> int:
+        """How many distinct contacts the batch holds (counted once)."""
+        if self._contacts is None:
+            self._contacts = len(set(self.contact_ids))
+        return self._contacts
 
     @property
     def entries(self) -> list[dict[str, str]]:
@@ -52,13 +106,13 @@ class Batch:
         self.entries_json = json.dumps(entries)
 
     def payload(self) -> str:
-        """The batch's rows as stored JSON (the entries kept as their JSON text)."""
-        rows = {
-            "emails": self.emails,
-            "contact_ids": self.contact_ids,
-            "entries_json": self.entries_json,
-        }
-        return json.dumps(rows)
+        """The batch's rows as stored: ``{"emails": [...], "contact_ids": [...]}``, a line
+        break, then the entries' JSON text as is (not escaped into a JSON string: 6 MB per
+        batch). Payloads stored before are one JSON object, read as well (``_batch_of``)."""
+        rows = self._rows_json
+        if rows is None:
+            rows = json.dumps({"emails": self._emails, "contact_ids": self._contact_ids})
+        return rows + PAYLOAD_SEPARATOR + self.entries_json
 
 
 def save_batches(store: Store, batches: list[Batch]) -> None:
@@ -82,18 +136,19 @@ def load_batches(store: Store, run_id: int) -> list[Batch]:
 
 
 def _batch_of(row: Any) -> Batch:
-    payload = json.loads(row["payload"])
-    return Batch(
-        run_id=row["run_id"],
-        seq=row["seq"],
-        kind=row["kind"],
-        emails=payload["emails"],
-        contact_ids=payload["contact_ids"],
-        entries_json=payload.get("entries_json") or json.dumps(payload.get("entries") or []),
-        status=row["status"],
-        job_ids=json.loads(row["job_ids"]),
-        outcome=json.loads(row["outcome"]),
-    )
+    """A stored batch; its rows stay JSON text until asked for (see ``Batch.payload``)."""
+    stored: str = row["payload"]
+    state = {"status": row["status"], "job_ids": json.loads(row["job_ids"])}
+    state["outcome"] = json.loads(row["outcome"])
+    if PAYLOAD_SEPARATOR in stored:
+        rows, entries = stored.split(PAYLOAD_SEPARATOR, 1)
+        return Batch(
+            row["run_id"], row["seq"], row["kind"], entries_json=entries, rows_json=rows, **state
+        )
+    payload = json.loads(stored)  # stored before the rows and entries were kept apart
+    entries = payload.get("entries_json") or json.dumps(payload.get("entries") or [])
+    emails, ids = payload["emails"], payload["contact_ids"]
+    return Batch(row["run_id"], row["seq"], row["kind"], emails, ids, entries, **state)
 
 
 def set_status(store: Store, batch: Batch, status: str, **outcome: Any) -> None:
