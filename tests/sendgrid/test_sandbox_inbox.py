@@ -20,7 +20,7 @@ import pytest
 import sendgrid
 
 from tests.sendgrid.helpers import call, wait_for
-from workbench.destinations.sendgrid.sandbox import FULL_SCOPES, SandboxConfig, SandboxServer
+from workbench.destinations.sendgrid.sandbox import FULL_SCOPES, SandboxConfig, SandboxServer, inbox
 from workbench.destinations.sendgrid.sandbox.inbox import inbox_path
 from workbench.destinations.sendgrid.sandbox.job_worker import JobHold
 
@@ -150,10 +150,9 @@ CRASH = textwrap.dedent(
 )
 
 
-def test_jobs_accepted_before_a_crash_are_finished_after_a_restart(
-    tmp_path: Path, sg_key: str
-) -> None:
-    state = tmp_path / "sandbox.sqlite"
+def crashed_sandbox(state: Path) -> dict:
+    """Run ``CRASH`` on ``state`` in a child process killed with SIGKILL; the list id and the
+    three job ids it printed."""
     child = subprocess.run(
         [sys.executable, "-c", CRASH, str(state)],
         capture_output=True,
@@ -162,7 +161,14 @@ def test_jobs_accepted_before_a_crash_are_finished_after_a_restart(
         cwd=Path(__file__).resolve().parents[2],
     )
     assert child.returncode == -9, child.stderr[-3000:]
-    left = json.loads(child.stdout.strip().splitlines()[-1])
+    return dict(json.loads(child.stdout.strip().splitlines()[-1]))
+
+
+def test_jobs_accepted_before_a_crash_are_finished_after_a_restart(
+    tmp_path: Path, sg_key: str
+) -> None:
+    state = tmp_path / "sandbox.sqlite"
+    left = crashed_sandbox(state)
     assert waiting_in_inbox(state) == left["jobs"][1:]  # the worker never took them in
     config = SandboxConfig(state_path=state, api_keys={sg_key: list(FULL_SCOPES)})
     with SandboxServer(config) as sandbox:
@@ -173,3 +179,15 @@ def test_jobs_accepted_before_a_crash_are_finished_after_a_restart(
         assert done[0]["finished_at"] <= done[1]["started_at"]
         assert done[1]["finished_at"] <= done[2]["started_at"]
         assert len(sandbox.admin.list_members(left["list_id"])) == 3 * BIG
+
+
+def test_discarding_the_inbox_drops_the_jobs_a_crash_left(tmp_path: Path, sg_key: str) -> None:
+    state = tmp_path / "sandbox.sqlite"
+    left = crashed_sandbox(state)
+    assert inbox.discard(state) == 2
+    config = SandboxConfig(state_path=state, api_keys={sg_key: list(FULL_SCOPES)})
+    with SandboxServer(config) as sandbox:
+        sg = sendgrid.SendGridAPIClient(sg_key, host=sandbox.url)
+        assert finished(sg, left["jobs"][0])["results"]["created_count"] == BIG
+        assert call(sg, "GET", f"/v3/marketing/contacts/imports/{left['jobs'][1]}")[0] == 404
+        assert len(sandbox.admin.list_members(left["list_id"])) == BIG

@@ -62,6 +62,17 @@ def initialise(state_path: Path) -> None:
         conn.close()
 
 
+def discard(state_path: Path) -> int:
+    """Forget every job in the inbox of ``state_path``: for a tool that empties the state
+    file's ``jobs`` while no sandbox runs on it (the demo seeder's rebuild), so jobs a killed
+    sandbox left here are not applied to the new account. Returns how many were waiting."""
+    initialise(state_path)
+    with store.transaction(inbox_path(state_path)) as conn:
+        waiting = conn.execute("SELECT count(*) FROM inbox WHERE moved_at IS NULL").fetchall()
+        conn.execute("DELETE FROM inbox")
+    return int(waiting[0][0])
+
+
 def _prefix(rows: list[sqlite3.Row], largest: int | None) -> list[str]:
     """The ids of the waiting jobs up to (not including) the first bigger than ``largest``."""
     ids = []
