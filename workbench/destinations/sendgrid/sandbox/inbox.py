@@ -84,13 +84,15 @@ def _prefix(rows: list[sqlite3.Row], largest: int | None) -> list[str]:
 
 
 def _load(conn: sqlite3.Connection, ids: list[str]) -> list[NewJob]:
-    """The waiting jobs of ``ids``, in inbox order."""
+    """The waiting jobs of ``ids`` (given in inbox order), in that order (sorted here, so
+    SQLite does not sort the payloads)."""
     rows = conn.execute(
         f"SELECT {job_records.COLUMNS} FROM inbox WHERE id IN "
-        "(SELECT value FROM json_each(?)) AND moved_at IS NULL ORDER BY seq",
+        "(SELECT value FROM json_each(?)) AND moved_at IS NULL",
         (json.dumps(ids),),
     ).fetchall()
-    return [NewJob(*row) for row in rows]
+    found = {row[0]: NewJob(*row) for row in rows}
+    return [found[i] for i in ids if i in found]
 
 
 def _in_jobs_table(conn: sqlite3.Connection, ids: list[str]) -> set[str]:

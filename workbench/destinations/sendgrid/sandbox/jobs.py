@@ -29,7 +29,10 @@ from workbench.destinations.sendgrid.sandbox.store import IDENTIFIERS, TRUTH
 CHUNK = 1000
 REQUEST_BUDGET = 100  # a request finishes due jobs this small itself; bigger ones: the worker
 PLAIN_CHUNK = 30_000  # plain upserts per step (set-based): a whole 30,000-contact job
-_HEAD = "SELECT {columns} FROM jobs WHERE status = 'pending' ORDER BY rowid LIMIT 1"
+_HEAD = (  # the oldest pending job (the index gives its rowid; no sort of payloads)
+    "SELECT {columns} FROM jobs "
+    "WHERE rowid = (SELECT min(rowid) FROM jobs INDEXED BY jobs_pending WHERE status = 'pending')"
+)
 CONTACT_FIELDS = (  # the contact fields an upsert may set besides email and identifiers
     *("first_name", "last_name", "alternate_emails", "address_line_1", "address_line_2"),
     *("city", "state_province_region", "country", "postal_code", "custom_fields"),
