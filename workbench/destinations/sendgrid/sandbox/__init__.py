@@ -6,7 +6,9 @@ The REAL ``sendgrid`` client talks to it over loopback (``SendGridAPIClient(key,
 It serves the Marketing Campaigns endpoints a list sync uses, in the shapes of SendGrid's
 OpenAPI documents, with SendGrid's behaviour: scoped keys, asynchronous jobs that create
 unknown contacts, lookups that lag behind writes, per-endpoint rate limits, and fault knobs.
-State lives in its own SQLite file, so it survives a restart and another process can share it.
+State lives in its own SQLite file (and accepted jobs the worker has not taken in yet in the job
+inbox beside it, ``<state file>-inbox.sqlite``), so it survives a restart and another process
+can share it.
 """
 
 from workbench.destinations.sendgrid.sandbox.admin import SandboxAdmin
