@@ -118,7 +118,7 @@ class SandboxServer:
 
     def stop(self) -> None:
         """Stop serving (held requests are released), close the socket, stop the job worker
-        (it takes the waiting jobs in first) and close the state files."""
+        (then the jobs waiting in the inbox are taken in) and close the state files."""
         self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
