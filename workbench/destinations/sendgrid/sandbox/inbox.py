@@ -120,11 +120,12 @@ class JobInbox:
     def waiting_status(self, job_id: str) -> dict[str, Any] | None:
         """A job still (or until a moment ago) in the inbox, as pending; None when unknown."""
         with self._db.inbox_read() as conn:
-            sql = "SELECT job_type, results FROM inbox WHERE id = ?"
+            sql = "SELECT job_type, results, created_at FROM inbox WHERE id = ?"
             rows = conn.execute(sql, (job_id,)).fetchall()
         if not rows:
             return None
-        return job_records.waiting_status(job_id, rows[0][0], json.loads(rows[0][1]))
+        job_type, results, created_at = rows[0]
+        return job_records.waiting_status(job_id, job_type, json.loads(results), created_at)
 
     def head(self) -> tuple[float, int] | None:
         """The due time and size of the oldest waiting job, or None when none waits."""

@@ -3,8 +3,10 @@
 A request builds a ``NewJob`` (payload already JSON text) and stores it in the job inbox
 (``inbox.py``); the worker copies it into the state file's ``jobs`` table with
 ``insert_jobs`` (``INSERT OR IGNORE``, so copying twice is harmless), where ``jobs.pump``
-applies it. ``job_status`` answers in SendGrid's import status shape: ``started_at`` appears
-once the worker has started the job, ``finished_at`` once it has ended.
+applies it. ``job_status`` answers in SendGrid's import status shape, with its documented
+times: ``started_at`` is "when the job was created" (SendGrid's OpenAPI), present from the
+first answer, so a client can't read it as the moment the job began running (the worker's own
+start time stays internal); ``finished_at`` appears once the job has ended.
 """
 
 from __future__ import annotations
@@ -81,18 +83,22 @@ def job_status(conn: sqlite3.Connection, job_id: str, base_url: str) -> dict[str
     results = json.loads(job["results"])
     if job["status"] in ("errored", "failed"):
         results["errors_url"] = f"{base_url}/_sandbox/jobs/{job_id}/errors"
-    body = waiting_status(job_id, job["job_type"], results)
+    body = waiting_status(job_id, job["job_type"], results, job["created_at"])
     body["status"] = job["status"]
-    started = job["started_at"]
-    if started is None and job["finished_at"] is not None:
-        started = job["created_at"]  # finished by a sandbox that did not record starts
-    if started is not None:
-        body["started_at"] = iso(started)
     if job["finished_at"] is not None:
         body["finished_at"] = iso(job["finished_at"])
     return body
 
 
-def waiting_status(job_id: str, job_type: str, results: dict[str, Any]) -> dict[str, Any]:
-    """The status of a job not started yet: pending, its requested count, no times."""
-    return {"id": job_id, "status": PENDING, "job_type": job_type, "results": results}
+def waiting_status(
+    job_id: str, job_type: str, results: dict[str, Any], created_at: float
+) -> dict[str, Any]:
+    """The status of a job not finished yet: pending, its requested count, its creation time
+    as ``started_at`` (SendGrid's documented meaning)."""
+    return {
+        "id": job_id,
+        "status": PENDING,
+        "job_type": job_type,
+        "results": results,
+        "started_at": iso(created_at),
+    }

@@ -1,8 +1,9 @@
 """The sandbox's job worker: a background thread that takes accepted jobs in and applies them.
 
 One step: copy the jobs waiting in the inbox into the state file's ``jobs`` table and mark the
-due job at the head of the queue started, in one short transaction (so a status read shows its
-``started_at`` while it runs), then mark the copied jobs moved in the inbox; advance jobs,
+due job at the head of the queue started, in one short transaction (its internal
+``started_at``; the API shows the creation time, as SendGrid does), then mark the copied
+jobs moved in the inbox; advance jobs,
 visibility and exports in one write transaction (``jobs.pump``: a whole 30,000-contact plain
 upsert at a time); checkpoint; render due exports. A new job wakes the worker at once;
 otherwise it looks every ``WORKER_IDLE_S`` (every ``WORKER_TICK_S`` while work is left, so

@@ -8,8 +8,9 @@ change that becomes visible ``lag`` seconds after it was written; then it copies
 changes to the ``visible`` layer. A job marked to fail (fault knobs) ends ``failed`` and writes
 nothing. Big jobs advance in chunks of ``CHUNK`` items per transaction (a job stays ``pending``
 until its last chunk; plain upserts go whole, ``PLAIN_CHUNK``); a job's ``started_at`` is set
-when it is started (``start_head`` marks it in a short transaction of its own first, so a
-status read shows it while the job runs).
+when it is started (``start_head`` marks it in a short transaction of its own first). That
+time is the sandbox's own (the bench's timeline reads it); the API's ``started_at`` is the
+creation time, as SendGrid documents it (``job_records.job_status``).
 """
 
 from __future__ import annotations
