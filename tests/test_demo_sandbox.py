@@ -14,8 +14,9 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ from workbench.demo_sandbox import (
 )
 from workbench.demo_sandbox_process import PID_FILE
 from workbench.destinations.sendgrid import sync_lock
-from workbench.destinations.sendgrid.sandbox import SandboxRemote
+from workbench.destinations.sendgrid.sandbox import SandboxRemote, job_records
+from workbench.destinations.sendgrid.sandbox import inbox as sandbox_inbox
 from workbench.destinations.sendgrid.sandbox import store as sandbox_store
 from workbench.destinations.sendgrid.sync import REASON_NOT_CONTACT
 from workbench.destinations.sendgrid.sync_context import SyncOptions
@@ -256,6 +258,17 @@ def state_emails(settings: Settings) -> set[str]:
     return {r["email"] for r in rows}
 
 
+def leave_a_job_in_the_inbox(state: Path, email: str) -> str:
+    """An accepted upsert a killed sandbox left in its job inbox, never taken in."""
+    sandbox_inbox.initialise(state)
+    job = job_records.new_job("upsert", {"list_ids": [], "contacts": [{"email": email}]}, 0.0,
+                              False, time.time())  # fmt: skip
+    with sandbox_store.transaction(sandbox_inbox.inbox_path(state)) as conn:
+        marks = ", ".join("?" * len(astuple(job)))
+        conn.execute(f"INSERT INTO inbox({job_records.COLUMNS}) VALUES ({marks})", astuple(job))
+    return job.id
+
+
 def test_a_rebuilt_demo_reseeds_and_a_new_port_moves_the_destination(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -263,10 +276,13 @@ def test_a_rebuilt_demo_reseeds_and_a_new_port_moves_the_destination(
     small = ["demo", "--events-per-customer", "1", "--orders-per-customer", "1"]
     _captured(lambda: cli.main([*small, "--customers", "300"]))
     before = state_emails(Settings())
+    stale = leave_a_job_in_the_inbox(demo_state_path(Settings()), "stale@example.com")
     monkeypatch.setenv("WORKBENCH_DEMO_SANDBOX_PORT", str(free_port()))
     output = _captured(lambda: cli.main([*small, "--customers", "400", "--force"]))
     settings = Settings()
     assert "demo SendGrid sandbox seeded" in output
+    assert sandbox_inbox.discard(demo_state_path(settings)) == 0, f"{stale} survived"
+    assert "stale@example.com" not in state_emails(settings)
     customers, others = demo_contacts(settings)
     after = state_emails(settings)
     assert after == {c["email"] for c in customers + others} and after != before

@@ -41,6 +41,7 @@ from workbench.demo_sandbox_process import stop_demo_sandbox as stop_demo_sandbo
 from workbench.demo_vocabulary import FIRST_NAMES, LAST_NAMES
 from workbench.destinations.sendgrid import sync_lock
 from workbench.destinations.sendgrid.sandbox import FULL_SCOPES
+from workbench.destinations.sendgrid.sandbox import inbox as sandbox_inbox
 from workbench.destinations.sendgrid.sandbox import store as sandbox_store
 from workbench.emails import is_valid_email, normalise_email
 from workbench.errors import ConflictError, NotFoundError
@@ -192,6 +193,7 @@ def _seed_state(path: Path, contacts: list[dict]) -> bool:
         for layer in (sandbox_store.TRUTH, sandbox_store.VISIBLE):
             sandbox_store.write_contacts(conn, layer, stamped)
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (SEED_MARKER, marker))
+    sandbox_inbox.discard(path)  # jobs a killed sandbox left must not reach the rebuilt account
     return True
 
 
