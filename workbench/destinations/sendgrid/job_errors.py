@@ -79,3 +79,15 @@ def job_summary(job: ImportJob) -> dict[str, Any]:
 def job_statuses(jobs: list[ImportJob]) -> str:
     """Jobs' ids, statuses and errored counts in one line (for a failure message)."""
     return ", ".join(f"{job.id} {job.status} ({job.errored} errored)" for job in jobs)
+
+
+def job_times(jobs: list[ImportJob]) -> dict[str, float]:
+    """``run_s`` and ``finished_at`` of a batch's jobs (the longest, the last) when SendGrid
+    gave them for every job (the schedule's keyword arguments); those it did not give are left
+    out."""
+    times: dict[str, float] = {}
+    for name in ("run_s", "finished_at"):
+        values = [getattr(job, name) for job in jobs]
+        if values and None not in values:
+            times[name] = max(values)
+    return times

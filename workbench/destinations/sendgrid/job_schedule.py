@@ -11,6 +11,15 @@ The pace comes from progress (rows done since the job should have started) when 
 reports it, else from how long a job took: its ``finished_at - started_at`` when SendGrid
 gives them, else bounded by looking at the first job early and then at doubling intervals
 until it has finished (within a factor of 2).
+
+When SendGrid says when a job started and finished (its ``started_at`` and ``finished_at``),
+those are used as they are: a finished job's ``finished_at`` is where the next job started
+(the anchor), and each kind of job (upserts, removals) takes its pace from the slowest of
+the last three SendGrid timed. The jobs queued after the anchor are due at the anchor plus
+the margin times their run times added up, so that one job slower than the last does not cost
+a look, while the last job is still looked at soon after it ends. SendGrid's clock is mapped
+onto ours by the smallest difference seen (an answer is never older than the time it
+reports), which errs on the late side.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from .polling import rows_done
 MARGIN = 1.5  # a job is polled at 1.5x its estimated run time: a late poll costs no call,
 # an early one does, and the last jobs are caught up by one look at the last (sync_apply)
 OPTIMISTIC_RATE = 30_000.0  # rows/s: the first look at the first job, before any pace is known
+PACE_SAMPLES = 3  # a kind's pace: the slowest of its last 3 jobs SendGrid timed
 
 
 @dataclass(frozen=True)
@@ -45,8 +55,37 @@ class Schedule:
     ) -> None:
         self.first_s, self.max_s, self._clock = first_s, max_s, clock
         self.rate = 0.0  # rows per second
+        self.kinds: dict[int, str] = {}  # job key -> its kind, for the paces SendGrid timed
+        self._paces: dict[str, list[float]] = {}  # kind -> rows/s of its last timed jobs
         self._end: float | None = None  # when the last settled job should have ended
+        self._anchored = False  # _end is a finished_at SendGrid gave
+        self._offset: float | None = None  # our clock minus SendGrid's, at most
         self._seen: dict[int, tuple[float, float, int, float]] = {}  # due, end, done, at
+
+    @property
+    def anchored(self) -> bool:
+        """True once SendGrid said when a settled job finished (estimates start there)."""
+        return self._anchored
+
+    def _rate_of(self, key: int) -> float:
+        """The pace of a job's kind: the slowest of its last ``PACE_SAMPLES`` jobs SendGrid
+        timed (job run times vary by a third), else the pace learnt without SendGrid's times."""
+        paces = self._paces.get(self.kinds.get(key, ""))
+        return min(paces) if paces else self.rate
+
+    def _timed(self, key: int, rate: float) -> None:
+        paces = self._paces.setdefault(self.kinds.get(key, ""), [])
+        paces[:] = [*paces[1 - PACE_SAMPLES :], rate]
+
+    def _local(self, stamp: float) -> float:
+        """A time on SendGrid's clock on ours (after ``_observe`` of it)."""
+        return stamp + (self._offset or 0.0)
+
+    def _observe(self, stamp: float, seen_at: float | None = None) -> None:
+        """SendGrid reported a time ``stamp`` that had passed when its answer came (at
+        ``seen_at``, else now): our clock is at least that much ahead of SendGrid's."""
+        ahead = (self._clock() if seen_at is None else seen_at) - stamp
+        self._offset = ahead if self._offset is None else min(self._offset, ahead)
 
     @property
     def seen(self) -> set[int]:
@@ -56,13 +95,21 @@ class Schedule:
     def plan(self, waiting: Sequence[tuple[int, int, float]]) -> list[Planned]:
         """``waiting``: (key, rows, sent at) of each unsettled job in send order."""
         planned, end, now = [], self._end, self._clock()
+        base, run = end, 0.0  # since the anchor: where the queue started, its run time so far
         for position, (key, rows, sent) in enumerate(waiting):
+            rate = self._rate_of(key)
             if key in self._seen:
                 due, job_end = self._seen[key][:2]
-            elif self.rate > 0:
+                base, run = job_end, 0.0
+            elif rate > 0:
                 start = max(sent, end if end is not None else sent)
-                duration = rows / self.rate
+                duration = rows / rate
                 due, job_end = start + min(MARGIN * duration, self.max_s), start + duration
+                if self._anchored and base is not None and sent < base + run:
+                    run += duration  # queued behind the anchor: the margin covers the lot
+                    due = max(due, base + min(MARGIN * run, self.max_s))
+                else:
+                    base, run = start, duration
             else:  # no pace yet: an early look at the first job gives one
                 early = max(self.first_s, rows / OPTIMISTIC_RATE)
                 due = sent + early if position == 0 else now + self.max_s
@@ -78,14 +125,19 @@ class Schedule:
         start: float,
         timed: bool = True,
         run_s: float | None = None,
+        finished_at: float | None = None,
+        seen_at: float | None = None,
     ) -> None:
-        """A job of ``rows`` rows was seen finished: later jobs chain from its estimated end.
+        """A job of ``rows`` rows was seen finished: later jobs chain from its estimated end,
+        or from its ``finished_at`` (SendGrid's clock) when SendGrid said it (in an answer
+        that came at ``seen_at``, when not just now).
 
         The first job timed (the probe) sets the pace when none is known, from its run time
         (see ``_run_time``).
         After that the pace only ever goes down (misses lower it): a pace too low only makes
         polls late, which costs no call, and the applier catches up at the end by one look
-        at the last job; a pace too high would cost a call per early poll."""
+        at the last job; a pace too high would cost a call per early poll. A job SendGrid
+        timed (``run_s`` with ``finished_at``) is a sample of the pace of its kind."""
         now = self._clock()
         self._seen.pop(planned.key, None)
         if timed and self.rate <= 0 and rows > 0:
@@ -93,6 +145,11 @@ class Schedule:
             self._end = now
         else:
             self._end = min(planned.end, now) if planned.end is not None else now
+        if finished_at is not None:
+            self._observe(finished_at, seen_at)
+            self._end, self._anchored = self._local(finished_at), True
+            if run_s is not None and rows > 0:
+                self._timed(planned.key, rows / max(run_s, 1e-3))
 
     def unfinished(self, planned: Planned, job: ImportJob, start: float, rows: int) -> None:
         """A job was seen unfinished: lower the pace to what its progress (or, without any,
@@ -101,6 +158,9 @@ class Schedule:
         it should have started; ``rows`` its size (SendGrid may show no counts before the
         end)."""
         now, done = self._clock(), rows_done(job)
+        if job.started_at is not None and not done:
+            self._running(planned.key, job.started_at, rows)
+            return
         earlier = self._seen.get(planned.key)
         if earlier is not None and done > earlier[2]:
             self._lower((done - earlier[2]) / max(now - earlier[3], 1e-3))
@@ -114,6 +174,25 @@ class Schedule:
             wait = max(wait, 2 * (earlier[0] - earlier[3]))
         wait = min(max(wait, self.first_s), self.max_s)
         self._seen[planned.key] = (now + wait, now + wait / MARGIN, done, now)
+
+    def _running(self, key: int, started_at: float, rows: int) -> None:
+        """A job SendGrid shows running since ``started_at``: due the margin after its
+        estimated end; one running longer than its pace allows lowers the pace of its kind
+        to what it has shown (so it is looked at again half its run time so far later).
+        Without a pace, it is looked at when it has run twice as long as now, or as long as
+        the optimistic pace gives, whichever is later (an end found within a factor of 2)."""
+        self._observe(started_at)
+        now, began = self._clock(), self._local(started_at)
+        rate = self._rate_of(key)
+        if rate <= 0:
+            duration = max(rows / OPTIMISTIC_RATE, 2 * (now - began)) / MARGIN
+        elif now - began > rows / rate:
+            self._timed(key, rows / max(now - began, 1e-3))
+            duration = now - began
+        else:
+            duration = rows / rate
+        due = min(max(began + MARGIN * duration, now + self.first_s), now + self.max_s)
+        self._seen[key] = (due, began + duration, 0, now)
 
     def _lower(self, observed: float) -> None:
         self.rate = observed if self.rate <= 0 else min(self.rate, observed)

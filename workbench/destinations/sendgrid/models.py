@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from workbench.errors import DestinationError
@@ -59,6 +59,8 @@ class ImportJob:
     errored: int = 0
     errors_url: str | None = None
     run_s: float | None = None  # finished_at - started_at, when SendGrid gives both
+    started_at: float | None = None  # SendGrid's clock, Unix seconds: once the job runs
+    finished_at: float | None = None  # SendGrid's clock, Unix seconds: once it ended
 
     @property
     def finished(self) -> bool:
@@ -143,17 +145,27 @@ def parse_import_job(job_id: str, data: dict[str, Any]) -> ImportJob:
         errored=_count(results, "errored_count"),
         errors_url=_text(results.get("errors_url")),
         run_s=_seconds_between(data.get("started_at"), data.get("finished_at")),
+        started_at=_unix_seconds(data.get("started_at")),
+        finished_at=_unix_seconds(data.get("finished_at")),
     )
+
+
+def _unix_seconds(stamp: Any) -> float | None:
+    """An ISO 8601 timestamp as Unix seconds; None when absent or not a timestamp (a time
+    without zone is taken as UTC, as SendGrid writes them)."""
+    if stamp is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _seconds_between(started: Any, finished: Any) -> float | None:
     """Seconds from one ISO 8601 timestamp to another; None unless both parse."""
-    try:
-        start = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
-        end = datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
-        return max((end - start).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
+    start, end = _unix_seconds(started), _unix_seconds(finished)
+    return None if start is None or end is None else max(end - start, 0.0)
 
 
 def next_page_token(data: Any) -> str | None:

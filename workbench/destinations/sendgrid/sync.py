@@ -139,7 +139,8 @@ def plan_sync(
     if mode == "mirror" and list_id:
         to_remove = mirror_removals(client, list_id, keep, snapshot, poll_s)
     else:
-        to_remove = leavers.filter(~pl.col("contact_id").is_in(keep.implode()))
+        kept = kept_leavers(leavers, keep).implode()
+        to_remove = leavers.filter(~pl.col("contact_id").is_in(kept))
     removed_ids = to_remove.get_column("contact_id")
     to_forget = leavers.filter(~pl.col("contact_id").is_in(removed_ids.implode()))
     matched = diff.unchanged.height + to_add.height
@@ -164,9 +165,20 @@ def plan_sync(
     )
 
 
+def kept_leavers(leavers: pl.DataFrame, keep: pl.Series) -> pl.Series:
+    """The leavers' contact ids that stay on the list through another email in ``keep``,
+    found by probing the (large) ``keep`` against the (few) leavers, not the other way."""
+    if leavers.is_empty():
+        return pl.Series("contact_id", [], pl.String)
+    ids = leavers.get_column("contact_id").drop_nulls().unique()
+    return keep.filter(keep.is_in(ids.implode())).unique()
+
+
 def lookup_skips(candidates: pl.Series, to_add: pl.DataFrame, refused: set[str]) -> pl.DataFrame:
     """``email, reason`` of the candidates that are no contact: refused ones first, then the
     unknown ones, each in candidate order."""
+    if to_add.height == candidates.len() and not refused:  # every candidate was found
+        return pl.DataFrame(schema=SKIP_SCHEMA)
     missing = candidates.to_frame("email").join(
         to_add, on="email", how="anti", maintain_order="left"
     )

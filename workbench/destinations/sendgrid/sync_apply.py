@@ -26,7 +26,7 @@ from workbench.errors import DestinationError, RemoteNotFound
 from workbench.store import Store
 
 from .client import SendGridClient
-from .job_errors import job_statuses, job_summary, refused_emails, rows_of_refused
+from .job_errors import job_statuses, job_summary, job_times, refused_emails, rows_of_refused
 from .job_schedule import Planned, Schedule
 from .models import ImportJob
 from .polling import rows_done
@@ -85,7 +85,7 @@ class Applier:
         self._senders_done = threading.Event()
         self._sent: queue.SimpleQueue[Batch] = queue.SimpleQueue()  # to the follower, in order
         self._sent_at: dict[int, float] = {}  # batch seq -> when this process sent it
-        self._run_s: dict[int, float] = {}  # batch seq -> its job's run time, said by SendGrid
+        self._times: dict[int, dict[str, float]] = {}  # seq -> SendGrid's times, when seen
         self._behind = self._speculated = False  # see _poll_round
 
     def apply(self, batches: list[Batch]) -> ApplyOutcome:
@@ -191,22 +191,26 @@ class Applier:
 
         Once everything is sent, a probe that was already finished when first looked at means
         the estimates lag behind SendGrid: the LAST job is looked at once, right away; when it
-        is done, so is every other (one call at most is lost on the guess)."""
+        is done, so is every other (one call at most is lost on the guess). Not needed once
+        SendGrid's own job times anchor the estimates."""
         now = time.monotonic()
         keys = [(b.seq, b.contacts, self._sent_at[b.seq]) for b in waiting]
+        schedule.kinds.update((b.seq, b.kind) for b in waiting)
         planned = schedule.plan(keys)
         ready = [i for i, p in enumerate(planned) if p.due <= now]
         if not ready:
             self._stop.wait(min(min(p.due for p in planned) - now, IDLE_POLL_S))
             return waiting
         probe = ready[-1]
-        if self._behind and self._senders_done.is_set() and not self._speculated:
-            probe, self._speculated = len(waiting) - 1, True  # everything sent: try the last
+        lagging = self._behind and self._senders_done.is_set() and not schedule.anchored
+        if lagging and not self._speculated:  # everything sent, no SendGrid times: the last
+            probe, self._speculated = len(waiting) - 1, True
         first_look = planned[probe].key not in schedule.seen
         job = self._settle(waiting[probe])
         self._behind = job is None and first_look  # finished before we looked: we lag
         settled: set[int] = set()
-        if job is None or rows_done(job) > 0:  # jobs run in order: every older one is done
+        if job is None or rows_done(job) > 0 or job.started_at is not None:  # jobs run in
+            # order, one at a time: once one has started, every older one is done
             with ThreadPoolExecutor(SETTLE_WORKERS, thread_name_prefix="sync-settle") as pool:
                 outcomes = list(pool.map(self._settle, waiting[:probe]))
             for index, older in enumerate(outcomes):
@@ -229,7 +233,7 @@ class Applier:
         settled behind the probe ended at some unknown earlier time (not ``timed``)."""
         start, (seq, rows, _) = schedule.start_of(planned, index, keys[index][2]), keys[index]
         if job is None:
-            schedule.finished(planned[index], rows, start, timed, self._run_s.get(seq))
+            schedule.finished(planned[index], rows, start, timed, **self._times.get(seq, {}))
         else:
             schedule.unfinished(planned[index], job, start, rows)
 
@@ -251,14 +255,13 @@ class Applier:
         for job_id in batch.job_ids:
             try:
                 jobs.append(self.client.job(job_id))
-            except RemoteNotFound:  # SendGrid forgot the job: the request is sent again
-                self._resend(batch)
+            except RemoteNotFound:  # SendGrid forgot the job: sent again, followed anew
+                self._send(batch)
                 return None
         unfinished = next((job for job in jobs if not job.finished), None)
         if unfinished is not None:
             return unfinished
-        if all(job.run_s is not None for job in jobs):  # SendGrid said how long they ran
-            self._run_s[batch.seq] = max((job.run_s or 0.0 for job in jobs), default=0.0)
+        self._times[batch.seq] = {**job_times(jobs), "seen_at": time.monotonic()}
         self._check_created(batch, jobs)
         bad = [job for job in jobs if job.status != "completed"]
         batch.outcome["jobs"] = [job_summary(job) for job in jobs]
@@ -271,10 +274,6 @@ class Applier:
             gone = set(batch.outcome.get("gone_contact_ids") or [])
             confirm_batch(self.store, self.activation, batch, gone)
         return None
-
-    def _resend(self, batch: Batch) -> None:
-        """Send a batch again whose job SendGrid forgot; it rejoins the queue to follow."""
-        self._send(batch)
 
     def _refused_rows(self, batch: Batch, bad: list[ImportJob]) -> dict[str, str] | None:
         """Rows of the batch SendGrid refused ({} when none); None when the batch failed."""
