@@ -91,3 +91,32 @@ def job_times(jobs: list[ImportJob]) -> dict[str, float]:
         if values and None not in values:
             times[name] = max(values)
     return times
+
+
+def refused_rows(
+    client: SendGridClient, batch: Batch, bad: list[ImportJob]
+) -> dict[str, str] | None:
+    """Rows of the batch SendGrid refused ({} when none); None when the batch failed."""
+    if not bad:
+        return {}
+    if batch.kind != "add":
+        return None
+    by_primary: dict[str, str] = {}
+    for job in bad:
+        found = refused_emails(client, job)
+        if found is None:
+            return None
+        by_primary.update(found)
+    return rows_of_refused(batch, by_primary)
+
+
+def created_alarm(batch: Batch, jobs: list[ImportJob]) -> str | None:
+    """The alarm to raise when SendGrid says a batch's jobs CREATED contacts, else None."""
+    created = sum(job.created for job in jobs)
+    if not created:
+        return None
+    return (
+        f"ALARM: SendGrid reports {created} contact(s) CREATED by {batch.kind} batch "
+        f"{batch.seq} (jobs {', '.join(j.id for j in jobs)}); a sync must never create "
+        "contacts: check the contacts of this run"
+    )

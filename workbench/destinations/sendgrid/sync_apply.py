@@ -26,7 +26,14 @@ from workbench.errors import DestinationError, RemoteNotFound
 from workbench.store import Store
 
 from .client import SendGridClient
-from .job_errors import job_statuses, job_summary, job_times, refused_emails, rows_of_refused
+from .job_errors import (
+    created_alarm,
+    job_statuses,
+    job_summary,
+    job_times,
+    refused_rows,
+    rows_of_refused,
+)
 from .job_schedule import Planned, Schedule
 from .models import ImportJob
 from .polling import rows_done
@@ -95,15 +102,14 @@ class Applier:
             if batch.status == SENT:  # sent by an earlier process: followed from now on
                 self._sent_at[batch.seq] = time.monotonic()
                 self._sent.put(batch)
-        senders = []
-        for kind, count in (("add", ADD_SENDERS), ("remove", REMOVE_SENDERS)):
-            work: queue.SimpleQueue[Batch] = queue.SimpleQueue()
-            for batch in self._unsent(batches, kind):
-                work.put(batch)
-            senders += [
-                self._thread(self._send_all, errors, work, f"{kind}-{n}") for n in range(count)
-            ]
         follower = self._thread(self._follow, errors, None, "follow")
+        senders = self._senders(batches, "remove", REMOVE_SENDERS, errors)
+        if len(self._unsent(batches, "add")) > 1:  # see _senders
+            senders += self._senders(batches, "add", ADD_SENDERS, errors)
+        else:
+            for sender in senders:
+                sender.join()
+            senders = self._senders(batches, "add", ADD_SENDERS, errors)
         for sender in senders:
             sender.join()
         self._senders_done.set()
@@ -112,6 +118,19 @@ class Applier:
             raise errors[0]
         self.outcome.unfinished = sum(b.status in (PENDING, SENDING, SENT) for b in batches)
         return self.outcome
+
+    def _senders(
+        self, batches: list[Batch], kind: str, count: int, errors: list[BaseException]
+    ) -> list[threading.Thread]:
+        """``count`` threads sending the unsent batches of ``kind``, in order.
+
+        SendGrid runs a list's jobs one after the other: a lone upsert sent among the removals
+        would hold every removal job queued behind it (and their polls, within the same 10/s)
+        for its whole run, so one upsert is sent after the removals; several go alongside."""
+        work: queue.SimpleQueue[Batch] = queue.SimpleQueue()
+        for batch in self._unsent(batches, kind):
+            work.put(batch)
+        return [self._thread(self._send_all, errors, work, f"{kind}-{n}") for n in range(count)]
 
     @staticmethod
     def _unsent(batches: list[Batch], kind: str) -> list[Batch]:
@@ -262,10 +281,12 @@ class Applier:
         if unfinished is not None:
             return unfinished
         self._times[batch.seq] = {**job_times(jobs), "seen_at": time.monotonic()}
-        self._check_created(batch, jobs)
+        alarm = created_alarm(batch, jobs)
+        if alarm:
+            self.outcome.alarm(alarm)
         bad = [job for job in jobs if job.status != "completed"]
         batch.outcome["jobs"] = [job_summary(job) for job in jobs]
-        refused = self._refused_rows(batch, bad)
+        refused = refused_rows(self.client, batch, bad)
         if refused is None:
             set_status(self.store, batch, FAILED)
             self.outcome.fail(f"{batch.kind} batch {batch.seq}: job(s) {job_statuses(bad)}")
@@ -274,26 +295,3 @@ class Applier:
             gone = set(batch.outcome.get("gone_contact_ids") or [])
             confirm_batch(self.store, self.activation, batch, gone)
         return None
-
-    def _refused_rows(self, batch: Batch, bad: list[ImportJob]) -> dict[str, str] | None:
-        """Rows of the batch SendGrid refused ({} when none); None when the batch failed."""
-        if not bad:
-            return {}
-        if batch.kind != "add":
-            return None
-        by_primary: dict[str, str] = {}
-        for job in bad:
-            found = refused_emails(self.client, job)
-            if found is None:
-                return None
-            by_primary.update(found)
-        return rows_of_refused(batch, by_primary)
-
-    def _check_created(self, batch: Batch, jobs: list[ImportJob]) -> None:
-        created = sum(job.created for job in jobs)
-        if created:
-            self.outcome.alarm(
-                f"ALARM: SendGrid reports {created} contact(s) CREATED by {batch.kind} batch "
-                f"{batch.seq} (jobs {', '.join(j.id for j in jobs)}); a sync must never create "
-                "contacts: check the contacts of this run"
-            )

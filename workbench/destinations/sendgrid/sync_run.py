@@ -113,20 +113,21 @@ def run(
         run_id = ws.store.create_run(name, {"status": "planned", "segment": ctx.activation.segment})
         started = time.monotonic()
         try:
-            plan = plan_run(ctx, run_id, as_of, reconcile_first, recreate_list)
+            plan, batches = plan_run(ctx, run_id, as_of, reconcile_first, recreate_list)
         except WorkbenchError as exc:
             return fail(ctx, run_id, exc, started)
         if plan.guard_problems and not approve:
             message = "waiting for approval: " + "; ".join(plan.guard_problems)
             ws.store.update_run(run_id, status="needs_approval", message=message)
             return record(ctx, run_id, started)
-        return apply_run(ctx, run_id, started, list_checked=True)
+        return apply_run(ctx, run_id, started, list_checked=True, planned=batches)
 
 
 def plan_run(
     ctx: Context, run_id: int, as_of: AsOf, reconcile_first: bool, recreate_list: bool
-) -> SyncPlan:
-    """Check the list, plan, and persist the plan as the run's batches and skipped rows."""
+) -> tuple[SyncPlan, list[Batch]]:
+    """Check the list, plan, and persist the plan as the run's batches and skipped rows; the
+    plan and its batches (as stored)."""
     list_id = checked_list_id(ctx, recreate_list)
     if reconcile_first and list_id:
         from .reconcile import correct_snapshot
@@ -136,18 +137,16 @@ def plan_run(
     plan = make_plan(ctx, as_of, list_id)
     ctx.ws.store.confirm_removed(ctx.name, plan.to_forget.get_column("email").to_list())
     write_skipped(ctx.ws.settings.home, run_id, plan.skipped)
-    save_batches(
-        ctx.ws.store,
-        plan_batches(
-            run_id,
-            plan.to_add,
-            plan.to_remove,
-            max_contacts=ctx.client.upsert_max_contacts,
-            max_bytes=ctx.client.upsert_max_bytes,
-        ),
+    batches = plan_batches(
+        run_id,
+        plan.to_add,
+        plan.to_remove,
+        max_contacts=ctx.client.upsert_max_contacts,
+        max_bytes=ctx.client.upsert_max_bytes,
     )
+    save_batches(ctx.ws.store, batches)
     ctx.ws.store.update_run(run_id, **plan_fields(plan))
-    return plan
+    return plan, batches
 
 
 def checked_list_id(ctx: Context, recreate_list: bool) -> str | None:
@@ -180,12 +179,18 @@ def supersede_waiting_runs(ctx: Context) -> None:
 
 
 def apply_run(
-    ctx: Context, run_id: int, started: float | None = None, *, list_checked: bool = False
+    ctx: Context,
+    run_id: int,
+    started: float | None = None,
+    *,
+    list_checked: bool = False,
+    planned: list[Batch] | None = None,
 ) -> RunRecord:
     """Resolve the list, send (or resume) the run's batches, follow them and record the end.
 
     ``list_checked``: the list was just checked (or found or created) while planning this
     run, so it is not read once more before sending (a resumed or approved run checks it).
+    ``planned``: the batches this process just stored for the run (not read back again).
     """
     started = time.monotonic() if started is None else started
     store = ctx.ws.store
@@ -195,7 +200,7 @@ def apply_run(
         store.update_run(run_id, status="applying", list_id=list_id)
         if stored and not list_checked and not stored_list_exists(ctx.client, list_id):
             raise list_deleted_error(list_name_of(ctx), list_id)
-        batches = load_batches(store, run_id)
+        batches = load_batches(store, run_id) if planned is None else planned
         applier = Applier(
             store,
             ctx.client,
