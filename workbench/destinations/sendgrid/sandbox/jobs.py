@@ -51,6 +51,7 @@ def pump(
     if given), then make due changes visible (at most ``2 * budget``); returns True when work
     is left, so a worker knows to call again soon."""
     limit = budget
+    ended: list[str] = []
     while budget > 0:
         head = conn.execute(_HEAD.replace("{columns}", "*")).fetchall()
         if not head or head[0]["due_at"] > now:
@@ -58,13 +59,28 @@ def pump(
         if largest_job is not None and head[0]["size"] > largest_job:
             break
         budget -= _advance(conn, head[0], now, lag_s, budget)
+        if (
+            conn.execute("SELECT status FROM jobs WHERE id = ?", (head[0]["id"],)).fetchall()[0][0]
+            != "pending"
+        ):
+            ended.append(head[0]["id"])
     changes = conn.execute(
         "SELECT * FROM changes WHERE visible_at <= ? ORDER BY seq LIMIT ?", (now, 2 * limit)
     ).fetchall()
     bulk.make_visible(conn, [(c["kind"], json.loads(c["payload"])) for c in changes])
     if changes:
         conn.execute("DELETE FROM changes WHERE seq <= ?", (changes[-1]["seq"],))
+    _stamp_finished(conn, ended)
     return budget <= 0 or len(changes) == 2 * limit
+
+
+def _stamp_finished(conn: sqlite3.Connection, ended: list[str]) -> None:
+    """Jobs that ended in this transaction finish now, after their changes were made visible
+    (the visible copy of a 30,000-contact job takes about as long as applying it): a status
+    read sees ``completed`` from the commit just after this, not ``finished_at`` + 1.4 s."""
+    conn.executemany(
+        "UPDATE jobs SET finished_at = ? WHERE id = ?", [(time.time(), job) for job in ended]
+    )
 
 
 def due_for_request(
