@@ -1,14 +1,13 @@
-"""When SendGrid says when its jobs started and finished, the schedule starts from there: the
-next job is due from the last one's ``finished_at``, the jobs queued behind it share one margin
-over their run times added up, each kind of job keeps its own pace, and a job seen running too
-long is looked at again half its run time so far later."""
+"""When SendGrid says when its jobs finished, the schedule starts from there: the next job is
+due from the last one's ``finished_at``, the jobs queued behind it share one margin over their
+run times added up, a job's own run time starts when the job before it ended (SendGrid's
+``started_at`` is when it was created), and each kind of job keeps its own pace."""
 
 from __future__ import annotations
 
 import pytest
 
 from workbench.destinations.sendgrid.job_schedule import MARGIN, Schedule
-from workbench.destinations.sendgrid.models import ImportJob
 
 SENDGRID_AHEAD = 1_000.0  # SendGrid's clock reads 1,000 s more than ours
 
@@ -24,14 +23,15 @@ class Clock:
 
 
 def timed_first_job(clock: Clock) -> Schedule:
-    """Three upserts sent at 0, 0.1 and 0.2 s; the first ran 0.9 s and was seen done at 1.0 s
-    (SendGrid says it finished at 0.95 s, our time)."""
+    """Three upserts sent at 0, 0.1 and 0.2 s; the first, created at 0.05 s, ran 0.9 s and was
+    seen done at 1.0 s (SendGrid says it finished at 0.95 s, our time)."""
     schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
     schedule.kinds.update({0: "add", 1: "add", 2: "add"})
     first = schedule.plan([(0, 30_000, 0.0), (1, 30_000, 0.1), (2, 3_000, 0.2)])[0]
     assert first.due == pytest.approx(1.0)  # no pace yet: 30,000 rows at 30,000 rows/s
     clock.now = 1.0
-    schedule.finished(first, 30_000, 0.0, run_s=0.9, finished_at=0.95 + SENDGRID_AHEAD)
+    created, ended = 0.05 + SENDGRID_AHEAD, 0.95 + SENDGRID_AHEAD
+    schedule.finished(first, 30_000, 0.0, run_s=0.9, finished_at=ended, started_at=created)
     return schedule
 
 
@@ -63,28 +63,25 @@ def test_each_kind_of_job_keeps_the_pace_sendgrid_timed_for_it() -> None:
     schedule.kinds[7] = "remove"
     (removal,) = schedule.plan([(7, 100, 1.1)])
     clock.now = 1.2
-    schedule.finished(removal, 100, 1.1, run_s=0.02, finished_at=1.15 + SENDGRID_AHEAD)
+    created, ended = 1.13 + SENDGRID_AHEAD, 1.15 + SENDGRID_AHEAD
+    schedule.finished(removal, 100, 1.1, run_s=0.02, finished_at=ended, started_at=created)
     schedule.kinds.update({8: "remove", 9: "add"})
     removal, upsert = schedule.plan([(8, 100, 1.3), (9, 30_000, 1.4)])
     assert removal.due == pytest.approx(1.3 + MARGIN * 0.02)  # 100 rows at 5,000 rows/s
     assert upsert.end - upsert.due + MARGIN * 0.9 == pytest.approx(0.9)  # still 0.9 s a job
 
 
-def test_a_job_seen_running_is_due_from_its_start_and_slows_its_kind_when_late() -> None:
+def test_a_queued_jobs_own_run_starts_when_the_job_before_it_ended() -> None:
     clock = Clock()
     schedule = timed_first_job(clock)
-    began = 1.0 + 0.05  # SendGrid's 1.0 s on our clock: the first answer came 0.05 s late
     second, _ = schedule.plan([(1, 30_000, 0.1), (2, 3_000, 0.2)])
-    clock.now = 1.5  # running since 1.0 (SendGrid's start), 0.45 s of its 0.9 s
-    running = ImportJob("j1", "pending", started_at=1.0 + SENDGRID_AHEAD)
-    schedule.unfinished(second, running, start=1.0, rows=30_000)
-    second, _ = schedule.plan([(1, 30_000, 0.1), (2, 3_000, 0.2)])
-    assert second.due == pytest.approx(began + MARGIN * 0.9)
-    clock.now = 2.45  # still running after 1.4 s: slower than 0.9 s
-    schedule.unfinished(second, running, start=1.0, rows=30_000)
-    second, last = schedule.plan([(1, 30_000, 0.1), (2, 3_000, 0.2)])
-    assert second.due == pytest.approx(began + MARGIN * 1.4)  # 0.7 s after now
-    assert last.end == pytest.approx(2.45 + 0.14)  # the slower pace holds for what follows
+    clock.now = 2.1  # created at 0.1 s but queued behind the first until 0.95 s: ran 1.05 s
+    created, ended = 0.1 + SENDGRID_AHEAD, 2.0 + SENDGRID_AHEAD
+    schedule.finished(second, 30_000, 1.0, run_s=1.9, finished_at=ended, started_at=created)
+    schedule.kinds[3] = "add"
+    (third,) = schedule.plan([(3, 30_000, 0.3)])
+    # from its end (2.0 s, seen 0.05 s late as the first) at the slower of the two: 1.05 s
+    assert third.due == pytest.approx(2.05 + MARGIN * 1.05)
 
 
 def test_without_sendgrids_times_nothing_is_anchored() -> None:

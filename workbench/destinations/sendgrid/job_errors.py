@@ -82,14 +82,14 @@ def job_statuses(jobs: list[ImportJob]) -> str:
 
 
 def job_times(jobs: list[ImportJob]) -> dict[str, float]:
-    """``run_s`` and ``finished_at`` of a batch's jobs (the longest, the last) when SendGrid
-    gave them for every job (the schedule's keyword arguments); those it did not give are left
-    out."""
+    """``run_s``, ``finished_at`` (the longest, the last) and ``started_at`` (the first) of a
+    batch's jobs when SendGrid gave them for every job (the schedule's keyword arguments);
+    those it did not give are left out."""
     times: dict[str, float] = {}
-    for name in ("run_s", "finished_at"):
+    for name, pick in (("run_s", max), ("finished_at", max), ("started_at", min)):
         values = [getattr(job, name) for job in jobs]
         if values and None not in values:
-            times[name] = max(values)
+            times[name] = pick(values)
     return times
 
 

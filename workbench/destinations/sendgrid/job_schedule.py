@@ -12,14 +12,14 @@ reports it, else from how long a job took: its ``finished_at - started_at`` when
 gives them, else bounded by looking at the first job early and then at doubling intervals
 until it has finished (within a factor of 2).
 
-When SendGrid says when a job started and finished (its ``started_at`` and ``finished_at``),
-those are used as they are: a finished job's ``finished_at`` is where the next job started
-(the anchor), and each kind of job (upserts, removals) takes its pace from the slowest of
-the last three SendGrid timed. The jobs queued after the anchor are due at the anchor plus
-the margin times their run times added up, so that one job slower than the last does not cost
-a look, while the last job is still looked at soon after it ends. SendGrid's clock is mapped
-onto ours by the smallest difference seen (an answer is never older than the time it
-reports), which errs on the late side.
+When SendGrid says when a job finished (its ``finished_at``), that is used as it is: it is
+where the next job started (the anchor). A job's own run time is from the end of the job
+before it (or its creation, SendGrid's ``started_at``, when later) to its end; each kind of
+job (upserts, removals) takes its pace from the slowest of the last three timed so. The jobs
+queued after the anchor are due at the anchor plus the margin times their run times added
+up, so that one job slower than the last does not cost a look, while the last job is still
+looked at soon after it ends. SendGrid's clock is mapped onto ours by the smallest difference
+seen (an answer is never older than the time it reports), which errs on the late side.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ MARGIN = 1.5  # a job is polled at 1.5x its estimated run time: a late poll cost
 # an early one does, and the last jobs are caught up by one look at the last (sync_apply)
 OPTIMISTIC_RATE = 30_000.0  # rows/s: the first look at the first job, before any pace is known
 PACE_SAMPLES = 3  # a kind's pace: the slowest of its last 3 jobs SendGrid timed
+LAST_MARGIN = 1.2  # once all is sent, the last job: one early look costs a call, a late one time
+LOOK_AGAIN = 0.25  # a job found unfinished past its anchored estimate: again after 1/4 of a run
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,14 @@ class Schedule:
         self._end: float | None = None  # when the last settled job should have ended
         self._anchored = False  # _end is a finished_at SendGrid gave
         self._offset: float | None = None  # our clock minus SendGrid's, at most
+        self._finishes: list[float] = []  # finished_at of the jobs settled, SendGrid's clock
+        self.all_sent = False  # no job will be added: the last one is looked at more closely
         self._seen: dict[int, tuple[float, float, int, float]] = {}  # due, end, done, at
+
+    @property
+    def paced(self) -> bool:
+        """True once some pace is known."""
+        return self.rate > 0 or bool(self._paces)
 
     @property
     def anchored(self) -> bool:
@@ -103,13 +112,12 @@ class Schedule:
                 base, run = job_end, 0.0
             elif rate > 0:
                 start = max(sent, end if end is not None else sent)
-                duration = rows / rate
-                due, job_end = start + min(MARGIN * duration, self.max_s), start + duration
+                duration, margin = rows / rate, self._margin(position, waiting)
                 if self._anchored and base is not None and sent < base + run:
                     run += duration  # queued behind the anchor: the margin covers the lot
-                    due = max(due, base + min(MARGIN * run, self.max_s))
                 else:
                     base, run = start, duration
+                due, job_end = base + min(margin * run, self.max_s), start + duration
             else:  # no pace yet: an early look at the first job gives one
                 early = max(self.first_s, rows / OPTIMISTIC_RATE)
                 due = sent + early if position == 0 else now + self.max_s
@@ -117,6 +125,10 @@ class Schedule:
             planned.append(Planned(key, due, job_end))
             end = job_end if job_end is not None else end
         return planned
+
+    def _margin(self, position: int, waiting: Sequence[tuple[int, int, float]]) -> float:
+        last = self.all_sent and self._anchored and position == len(waiting) - 1
+        return LAST_MARGIN if last else MARGIN
 
     def finished(
         self,
@@ -127,10 +139,14 @@ class Schedule:
         run_s: float | None = None,
         finished_at: float | None = None,
         seen_at: float | None = None,
+        started_at: float | None = None,
+        sent_at: float | None = None,
     ) -> None:
         """A job of ``rows`` rows was seen finished: later jobs chain from its estimated end,
         or from its ``finished_at`` (SendGrid's clock) when SendGrid said it (in an answer
-        that came at ``seen_at``, when not just now).
+        that came at ``seen_at``, when not just now); ``started_at`` is when SendGrid created
+        the job (what SendGrid documents it as), not when it began to run: the answer to its
+        request came at ``sent_at``, which maps SendGrid's clock onto ours closely.
 
         The first job timed (the probe) sets the pace when none is known, from its run time
         (see ``_run_time``).
@@ -145,11 +161,15 @@ class Schedule:
             self._end = now
         else:
             self._end = min(planned.end, now) if planned.end is not None else now
+        if started_at is not None and sent_at is not None:
+            self._observe(started_at, sent_at)
         if finished_at is not None:
             self._observe(finished_at, seen_at)
             self._end, self._anchored = self._local(finished_at), True
-            if run_s is not None and rows > 0:
-                self._timed(planned.key, rows / max(run_s, 1e-3))
+            began = max([started_at or 0.0, *(f for f in self._finishes if f < finished_at)])
+            if began and rows > 0:  # its own run: since the job before it ended, or created
+                self._timed(planned.key, rows / max(finished_at - began, 1e-3))
+            self._finishes.append(finished_at)
 
     def unfinished(self, planned: Planned, job: ImportJob, start: float, rows: int) -> None:
         """A job was seen unfinished: lower the pace to what its progress (or, without any,
@@ -158,8 +178,9 @@ class Schedule:
         it should have started; ``rows`` its size (SendGrid may show no counts before the
         end)."""
         now, done = self._clock(), rows_done(job)
-        if job.started_at is not None and not done:
-            self._running(planned.key, job.started_at, rows)
+        if self._anchored and not done and self._rate_of(planned.key) > 0:
+            soon = LOOK_AGAIN * rows / self._rate_of(planned.key)  # it is nearly done
+            self._seen[planned.key] = (now + max(soon, self.first_s), now + soon, 0, now)
             return
         earlier = self._seen.get(planned.key)
         if earlier is not None and done > earlier[2]:
@@ -174,25 +195,6 @@ class Schedule:
             wait = max(wait, 2 * (earlier[0] - earlier[3]))
         wait = min(max(wait, self.first_s), self.max_s)
         self._seen[planned.key] = (now + wait, now + wait / MARGIN, done, now)
-
-    def _running(self, key: int, started_at: float, rows: int) -> None:
-        """A job SendGrid shows running since ``started_at``: due the margin after its
-        estimated end; one running longer than its pace allows lowers the pace of its kind
-        to what it has shown (so it is looked at again half its run time so far later).
-        Without a pace, it is looked at when it has run twice as long as now, or as long as
-        the optimistic pace gives, whichever is later (an end found within a factor of 2)."""
-        self._observe(started_at)
-        now, began = self._clock(), self._local(started_at)
-        rate = self._rate_of(key)
-        if rate <= 0:
-            duration = max(rows / OPTIMISTIC_RATE, 2 * (now - began)) / MARGIN
-        elif now - began > rows / rate:
-            self._timed(key, rows / max(now - began, 1e-3))
-            duration = now - began
-        else:
-            duration = rows / rate
-        due = min(max(began + MARGIN * duration, now + self.first_s), now + self.max_s)
-        self._seen[key] = (due, began + duration, 0, now)
 
     def _lower(self, observed: float) -> None:
         self.rate = observed if self.rate <= 0 else min(self.rate, observed)

@@ -59,7 +59,7 @@ class ImportJob:
     errored: int = 0
     errors_url: str | None = None
     run_s: float | None = None  # finished_at - started_at, when SendGrid gives both
-    started_at: float | None = None  # SendGrid's clock, Unix seconds: once the job runs
+    started_at: float | None = None  # SendGrid's clock, Unix seconds: when it was created
     finished_at: float | None = None  # SendGrid's clock, Unix seconds: once it ended
 
     @property

@@ -215,10 +215,13 @@ class Applier:
         now = time.monotonic()
         keys = [(b.seq, b.contacts, self._sent_at[b.seq]) for b in waiting]
         schedule.kinds.update((b.seq, b.kind) for b in waiting)
+        schedule.all_sent = self._senders_done.is_set()
         planned = schedule.plan(keys)
         ready = [i for i, p in enumerate(planned) if p.due <= now]
-        if not ready:
-            self._stop.wait(min(min(p.due for p in planned) - now, IDLE_POLL_S))
+        early = not (schedule.paced or schedule.all_sent) and waiting[0].kind == "add"
+        if not ready or early:  # a first look at an upsert only gives a pace: after sending
+            wait = min(p.due for p in planned) - now
+            self._stop.wait(min(max(wait, FIRST_POLL_S), IDLE_POLL_S))
             return waiting
         probe = ready[-1]
         lagging = self._behind and self._senders_done.is_set() and not schedule.anchored
@@ -228,8 +231,7 @@ class Applier:
         job = self._settle(waiting[probe])
         self._behind = job is None and first_look  # finished before we looked: we lag
         settled: set[int] = set()
-        if job is None or rows_done(job) > 0 or job.started_at is not None:  # jobs run in
-            # order, one at a time: once one has started, every older one is done
+        if job is None or rows_done(job) > 0:  # jobs run in order: every older one is done
             with ThreadPoolExecutor(SETTLE_WORKERS, thread_name_prefix="sync-settle") as pool:
                 outcomes = list(pool.map(self._settle, waiting[:probe]))
             for index, older in enumerate(outcomes):
@@ -250,9 +252,10 @@ class Applier:
     ) -> None:
         """Tell the schedule what a poll of ``planned[index]`` found (None: finished); a job
         settled behind the probe ended at some unknown earlier time (not ``timed``)."""
-        start, (seq, rows, _) = schedule.start_of(planned, index, keys[index][2]), keys[index]
+        (_, rows, sent), times = keys[index], self._times.get(keys[index][0], {})
+        start = schedule.start_of(planned, index, sent)
         if job is None:
-            schedule.finished(planned[index], rows, start, timed, **self._times.get(seq, {}))
+            schedule.finished(planned[index], rows, start, timed, sent_at=sent, **times)
         else:
             schedule.unfinished(planned[index], job, start, rows)
 
