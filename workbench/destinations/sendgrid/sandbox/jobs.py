@@ -59,10 +59,7 @@ def pump(
         if largest_job is not None and head[0]["size"] > largest_job:
             break
         budget -= _advance(conn, head[0], now, lag_s, budget)
-        if (
-            conn.execute("SELECT status FROM jobs WHERE id = ?", (head[0]["id"],)).fetchall()[0][0]
-            != "pending"
-        ):
+        if _status(conn, head[0]["id"]) != "pending":
             ended.append(head[0]["id"])
     changes = conn.execute(
         "SELECT * FROM changes WHERE visible_at <= ? ORDER BY seq LIMIT ?", (now, 2 * limit)
@@ -72,6 +69,10 @@ def pump(
         conn.execute("DELETE FROM changes WHERE seq <= ?", (changes[-1]["seq"],))
     _stamp_finished(conn, ended)
     return budget <= 0 or len(changes) == 2 * limit
+
+
+def _status(conn: sqlite3.Connection, job_id: str) -> str:
+    return str(conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchall()[0][0])
 
 
 def _stamp_finished(conn: sqlite3.Connection, ended: list[str]) -> None:
