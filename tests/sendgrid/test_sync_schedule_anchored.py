@@ -103,3 +103,15 @@ def test_a_job_status_gives_sendgrids_start_and_finish_as_unix_seconds() -> None
     assert job.started_at == pytest.approx(1_795_773_600.0)
     assert parse_import_job("j", {"status": "pending"}).started_at is None
     assert parse_import_job("j", {**done, "finished_at": "soon"}).finished_at is None
+
+
+def test_a_kind_not_timed_yet_is_not_given_the_pace_of_another() -> None:
+    clock = Clock()
+    schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
+    schedule.kinds.update({0: "remove", 1: "add"})
+    (removal,) = schedule.plan([(0, 100, 0.0)])
+    clock.now = 0.3  # a 100-id removal ran 0.05 s: 2,000 rows/s, far slower than an upsert
+    created, ended = 0.2 + SENDGRID_AHEAD, 0.25 + SENDGRID_AHEAD
+    schedule.finished(removal, 100, 0.0, run_s=0.05, finished_at=ended, started_at=created)
+    (upsert,) = schedule.plan([(1, 9_000, 0.1)])
+    assert upsert.end - 0.3 == pytest.approx(9_000 / 30_000)  # not 4.5 s at the removals' pace

@@ -78,9 +78,13 @@ class Schedule:
 
     def _rate_of(self, key: int) -> float:
         """The pace of a job's kind: the slowest of its last ``PACE_SAMPLES`` jobs SendGrid
-        timed (job run times vary by a third), else the pace learnt without SendGrid's times."""
+        timed (job run times vary by a third); a kind not timed yet while others are (a lone
+        upsert after removals) is given the optimistic pace, not theirs; else the pace learnt
+        without SendGrid's times."""
         paces = self._paces.get(self.kinds.get(key, ""))
-        return min(paces) if paces else self.rate
+        if paces:
+            return min(paces)
+        return OPTIMISTIC_RATE if self._paces else self.rate
 
     def _timed(self, key: int, rate: float) -> None:
         paces = self._paces.setdefault(self.kinds.get(key, ""), [])
