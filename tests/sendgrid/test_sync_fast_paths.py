@@ -13,12 +13,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from workbench.destinations.sendgrid.contact_frames import _matches as matches_by_address
 from workbench.destinations.sendgrid.contact_frames import (
     contacts_by_address,
     export_frame,
     matches_of,
 )
-from workbench.destinations.sendgrid.contact_frames import _matches as matches_by_address
 from workbench.destinations.sendgrid.sync_batches import add_batches
 from workbench.destinations.sendgrid.sync_state import (
     Batch,
