@@ -5,12 +5,17 @@ fetched like an export file: a pre-signed URL, no API key). Knowing those rows l
 confirm the rest of the batch instead of failing all of it: one bad row does not sink a batch.
 When the file cannot be read or a row cannot be placed, the caller treats the whole batch as
 failed (it is retried by the next run), which is always safe.
+
+Also what else turns finished jobs into a batch's outcome for the applier: ``ApplyOutcome``,
+the created-contacts alarm, job summaries and SendGrid's job times.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.errors import DestinationError
@@ -21,6 +26,26 @@ from .models import ImportJob
 from .sync_state import Batch
 
 MESSAGE_COLUMNS = ("message", "error", "errors", "reason")
+
+
+@dataclass
+class ApplyOutcome:
+    """What the applier saw: alarms (contacts created!), failures and unfinished batches."""
+
+    alarms: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    unfinished: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def alarm(self, text: str) -> None:
+        """Record an alarm (thread-safe)."""
+        with self.lock:
+            self.alarms.append(text)
+
+    def fail(self, text: str) -> None:
+        """Record a failed batch (thread-safe)."""
+        with self.lock:
+            self.failures.append(text)
 
 
 def refused_emails(client: SendGridClient, job: ImportJob) -> dict[str, str] | None:

@@ -4,12 +4,13 @@ Three kinds of work run at once, as SendGrid's limits are per endpoint: upserts 
 in flight, paced by the client within the rate limit), removals (``REMOVE_SENDERS``) and job
 polls (one follower, polling while later batches are still being sent). Each batch is marked
 ``sending`` before its request and ``sent`` with its job ids after; a finished job confirms the
-batch and updates the snapshot in one transaction. Resuming after a crash is the same call:
+batch and updates the snapshot in one transaction (on a confirming thread of its own, so that
+a slow SQLite write never delays the next poll). Resuming after a crash is the same call:
 ``sent`` batches are polled again (a job SendGrid no longer knows is sent again), ``pending``
 and ``sending`` ones are sent, confirmed ones are left alone.
 
 The follower polls each job when it should be done (``job_schedule``), so that normally one poll
-finds each job finished.
+finds each job finished. A lone upsert is sent after the removals (see ``_senders``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from workbench.errors import DestinationError, RemoteNotFound
@@ -27,6 +27,7 @@ from workbench.store import Store
 
 from .client import SendGridClient
 from .job_errors import (
+    ApplyOutcome,
     created_alarm,
     job_statuses,
     job_summary,
@@ -47,26 +48,6 @@ ADD_SENDERS = 2  # upserts in flight at once: SendGrid parses one while the next
 SETTLE_WORKERS = 4  # finished jobs polled at once (within the 10/s of the job-status endpoint)
 IDLE_POLL_S = 0.25  # the follower looks for newly sent batches at least this often
 REMOVE_SENDERS = 2  # removals in flight at once: a 50 ms latency each would leave 10/s unused
-
-
-@dataclass
-class ApplyOutcome:
-    """What the applier saw: alarms (contacts created!), failures and unfinished batches."""
-
-    alarms: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    unfinished: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def alarm(self, text: str) -> None:
-        """Record an alarm (thread-safe)."""
-        with self.lock:
-            self.alarms.append(text)
-
-    def fail(self, text: str) -> None:
-        """Record a failed batch (thread-safe)."""
-        with self.lock:
-            self.failures.append(text)
 
 
 class Applier:
@@ -93,11 +74,13 @@ class Applier:
         self._sent: queue.SimpleQueue[Batch] = queue.SimpleQueue()  # to the follower, in order
         self._sent_at: dict[int, float] = {}  # batch seq -> when this process sent it
         self._times: dict[int, dict[str, float]] = {}  # seq -> SendGrid's times, when seen
+        self._concluded: list[Future[None]] = []  # finished batches, confirmed in this order
         self._behind = self._speculated = False  # see _poll_round
 
     def apply(self, batches: list[Batch]) -> ApplyOutcome:
         """Send every unsent batch and follow every job (see the module docstring)."""
         errors: list[BaseException] = []
+        self._confirmer = ThreadPoolExecutor(1, thread_name_prefix="sync-confirm")
         for batch in batches:
             if batch.status == SENT:  # sent by an earlier process: followed from now on
                 self._sent_at[batch.seq] = time.monotonic()
@@ -114,6 +97,8 @@ class Applier:
             sender.join()
         self._senders_done.set()
         follower.join()
+        self._confirmer.shutdown(wait=True)
+        errors += [exc for f in self._concluded if (exc := f.exception()) is not None]
         if errors:
             raise errors[0]
         self.outcome.unfinished = sum(b.status in (PENDING, SENDING, SENT) for b in batches)
@@ -284,6 +269,12 @@ class Applier:
         if unfinished is not None:
             return unfinished
         self._times[batch.seq] = {**job_times(jobs), "seen_at": time.monotonic()}
+        self._concluded.append(self._confirmer.submit(self._conclude, batch, jobs))
+        return None
+
+    def _conclude(self, batch: Batch, jobs: list[ImportJob]) -> None:
+        """Record a batch whose jobs ended: confirmed (with the snapshot) or failed. On a
+        thread of its own, so that a slow SQLite write never holds the next poll back."""
         alarm = created_alarm(batch, jobs)
         if alarm:
             self.outcome.alarm(alarm)
@@ -297,4 +288,3 @@ class Applier:
             batch.outcome["row_errors"] = refused
             gone = set(batch.outcome.get("gone_contact_ids") or [])
             confirm_batch(self.store, self.activation, batch, gone)
-        return None
