@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import DestinationError, RunSkipped, WorkbenchError
@@ -33,16 +33,22 @@ from .sync_context import (
 from .sync_state import Batch, load_batches, save_batches, unfinished_run
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from workbench.workspace import Workspace
 
 
-def make_plan(ctx: Context, as_of: AsOf, list_id: str | None) -> SyncPlan:
-    """Plan a run against the current snapshot, with the guards' verdict.
+def make_plan(
+    ctx: Context, as_of: AsOf, list_id: str | None, snapshot: Future[pl.DataFrame] | None = None
+) -> SyncPlan:
+    """Plan a run against the current snapshot (``snapshot``: its read, already under way),
+    with the guards' verdict.
 
     The snapshot is read from SQLite on a second thread while DuckDB evaluates the segment
     (both release the GIL): at a million members that hides most of the shorter of the two."""
     with ThreadPoolExecutor(1, thread_name_prefix="sync-snapshot") as pool:
-        snapshot = pool.submit(ctx.ws.store.read_snapshot, ctx.name)
+        if snapshot is None:
+            snapshot = pool.submit(ctx.ws.store.read_snapshot, ctx.name)
         normalised = desired_members(ctx, as_of)
         plan = plan_sync(
             activation=ctx.name,
@@ -127,14 +133,23 @@ def plan_run(
     ctx: Context, run_id: int, as_of: AsOf, reconcile_first: bool, recreate_list: bool
 ) -> tuple[SyncPlan, list[Batch]]:
     """Check the list, plan, and persist the plan as the run's batches and skipped rows; the
-    plan and its batches (as stored)."""
-    list_id = checked_list_id(ctx, recreate_list)
-    if reconcile_first and list_id:
-        from .reconcile import correct_snapshot
+    plan and its batches (as stored).
 
-        drift = correct_snapshot(ctx, list_id, desired_members(ctx, as_of))
-        ctx.ws.store.update_run(run_id, drift=drift)
-    plan = make_plan(ctx, as_of, list_id)
+    The snapshot is read while SendGrid is asked whether the list still exists (0.9 s and
+    0.15 s at a million members), except in the rare runs that change it first: a recreated
+    list forgets it (it is read again), a reconcile corrects it (read after)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="sync-snapshot") as pool:
+        early = None if reconcile_first else pool.submit(ctx.ws.store.read_snapshot, ctx.name)
+        had_list = ctx.activation.list_id
+        list_id = checked_list_id(ctx, recreate_list)
+        if had_list and not list_id:
+            early = None  # the deleted list's snapshot was just forgotten: read it again
+        if reconcile_first and list_id:
+            from .reconcile import correct_snapshot
+
+            drift = correct_snapshot(ctx, list_id, desired_members(ctx, as_of))
+            ctx.ws.store.update_run(run_id, drift=drift)
+        plan = make_plan(ctx, as_of, list_id, early)
     ctx.ws.store.confirm_removed(ctx.name, plan.to_forget.get_column("email").to_list())
     write_skipped(ctx.ws.settings.home, run_id, plan.skipped)
     batches = plan_batches(
