@@ -1,5 +1,5 @@
-"""Reading a member snapshot column-wise gives exactly the row-by-row frame: every row, sorted
-by email, null contact ids as null; values holding the separators fall back to rows."""
+"""Reading a member snapshot column-wise (through ADBC) gives exactly the row-by-row frame:
+every row, sorted by email, null contact ids as null, odd values as they are."""
 
 from __future__ import annotations
 
@@ -50,9 +50,31 @@ def test_the_snapshot_read_column_wise_is_the_row_by_row_frame(store: Store) -> 
     "odd",
     [("line\nbreak@example.com", "id-n"), ("a@example.com", "id\n2"), ("b@example.com", "\x01")],
 )
-def test_values_holding_a_separator_are_read_exactly(
-    store: Store, odd: tuple[str, str | None]
-) -> None:
+def test_odd_values_are_read_exactly(store: Store, odd: tuple[str, str | None]) -> None:
     rows = [*_rows(50), odd]
     store.confirm_added("odd", rows, run_id=1)
     assert store.read_snapshot("odd").equals(_row_by_row(rows))
+
+
+def test_a_snapshot_whose_first_members_have_no_contact_id_is_read_whole(store: Store) -> None:
+    """ADBC types a column from its first rows: 5,000 null ids first must not make the ids a
+    number column that fails at the first real id."""
+    rows = [(f"{i:06d}@example.com", None if i < 5_000 else f"id-{i}") for i in range(8_000)]
+    store.confirm_added("late-ids", rows, run_id=1)
+    frame = store.read_snapshot("late-ids")
+    assert frame.equals(_row_by_row(rows))
+    assert frame.get_column("contact_id").null_count() == 5_000
+
+
+def test_an_empty_snapshot_is_an_empty_frame_of_the_right_types(store: Store) -> None:
+    store.confirm_added("other", [("a@example.com", "id-a")], run_id=1)
+    empty = store.read_snapshot("nobody-yet")
+    assert empty.height == 0 and empty.schema == {"email": pl.Utf8, "contact_id": pl.Utf8}
+
+
+def test_inside_a_transaction_the_snapshot_read_sees_its_own_writes(store: Store) -> None:
+    store.confirm_added("tx", [("a@example.com", "id-a")], run_id=1)
+    with store.transaction():
+        store.confirm_added("tx", [("b@example.com", None)], run_id=2)
+        inside = store.read_snapshot("tx")
+    assert inside.equals(_row_by_row([("a@example.com", "id-a"), ("b@example.com", None)]))
