@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import sendgrid
@@ -45,3 +48,15 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 3.0) -> Any:
             return value
         time.sleep(0.01)
     raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def run_child(script: str, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh Python process from the project's top folder (for what only a
+    process of its own can show: a SIGKILL, a segfault at exit)."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=Path(__file__).resolve().parents[2],
+    )

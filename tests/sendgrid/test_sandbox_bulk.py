@@ -4,6 +4,7 @@ poll pace follows a job's reported progress."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from workbench.destinations.sendgrid.models import ImportJob
 from workbench.destinations.sendgrid.polling import PACE_MARGIN, JobPace
 from workbench.destinations.sendgrid.sandbox import bulk, jobs, plain_upsert, store
 from workbench.destinations.sendgrid.sandbox.config import MAX_LISTS_PER_CONTACT
-from workbench.destinations.sendgrid.sandbox.job_records import create_job, job_status
+from workbench.destinations.sendgrid.sandbox.job_records import insert_jobs, job_status, new_job
 from workbench.destinations.sendgrid.sandbox.store import TRUTH, VISIBLE
 
 NOW = 1_800_000_000.0
@@ -60,6 +61,13 @@ PLAIN_ITEMS = [  # what a list sync sends: a primary email and nothing else
     {"email": "b@example.com"},
     {"email": "a@example.com"},
 ]
+
+
+def create_job(conn: sqlite3.Connection, kind: str, payload: dict, delay: float, fail: bool) -> str:
+    """A pending job stored straight in the ``jobs`` table (as the worker takes one in)."""
+    job = new_job(kind, payload, delay, fail, NOW)
+    insert_jobs(conn, [job])
+    return job.id
 
 
 def _run_job(path: Path, budget: int, items: list[dict] = ITEMS) -> dict:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from pathlib import Path
 import pytest
 import sendgrid
 
-from tests.sendgrid.helpers import call, wait_for
+from tests.sendgrid.helpers import call, run_child, wait_for
 from workbench.destinations.sendgrid.sandbox import FULL_SCOPES, SandboxConfig, SandboxServer, inbox
 from workbench.destinations.sendgrid.sandbox.inbox import inbox_path
 from workbench.destinations.sendgrid.sandbox.job_worker import JobHold
@@ -154,13 +152,7 @@ CRASH = textwrap.dedent(
 def crashed_sandbox(state: Path) -> dict:
     """Run ``CRASH`` on ``state`` in a child process killed with SIGKILL; the list id and the
     three job ids it printed."""
-    child = subprocess.run(
-        [sys.executable, "-c", CRASH, str(state)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    child = run_child(CRASH, str(state))
     assert child.returncode == -9, child.stderr[-3000:]
     return dict(json.loads(child.stdout.strip().splitlines()[-1]))
 

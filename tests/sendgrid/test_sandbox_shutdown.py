@@ -9,10 +9,10 @@ that a crash shows up as its exit status instead of taking pytest down.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+from tests.sendgrid.helpers import run_child
 
 SCENARIO = textwrap.dedent(
     """
@@ -72,12 +72,6 @@ SCENARIO = textwrap.dedent(
 
 
 def test_stopping_the_sandbox_under_load_does_not_crash_the_process(tmp_path: Path) -> None:
-    child = subprocess.run(
-        [sys.executable, "-c", SCENARIO, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    child = run_child(SCENARIO, str(tmp_path), timeout_s=120)
     assert child.returncode == 0, child.stderr[-3000:]
     assert child.stdout.strip().endswith("survived")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass
@@ -63,15 +62,6 @@ def insert_jobs(conn: sqlite3.Connection, new: Iterable[NewJob]) -> None:
     """Add jobs to the ``jobs`` table as pending, in the given order; ids already there are
     left alone."""
     conn.executemany(_INSERT, [(*astuple(job), PENDING) for job in new])
-
-
-def create_job(
-    conn: sqlite3.Connection, kind: str, payload: dict, delay_s: float, fail: bool
-) -> str:
-    """Store a pending job straight in the ``jobs`` table (no inbox); returns its id."""
-    job = new_job(kind, payload, delay_s, fail, time.time())
-    insert_jobs(conn, [job])
-    return job.id
 
 
 def job_status(conn: sqlite3.Connection, job_id: str, base_url: str) -> dict[str, Any] | None:
