@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import sqlite3
 from pathlib import Path
 
 import polars as pl
@@ -130,8 +131,11 @@ def test_payloads_stored_before_the_new_form_still_load(tmp_path: Path, entries_
     old = {"emails": ["a@example.com", "b@example.com"], "contact_ids": ["1", "2"]}
     with store.transaction() as con:
         con.execute(
-            "INSERT INTO run_batches (run_id, seq, kind, status, payload, updated_at) "
-            "VALUES (3, 0, 'add', 'sent', ?, 'now')",
+            "INSERT INTO run_batches (run_id, seq, kind, status, updated_at) "
+            "VALUES (3, 0, 'add', 'sent', 'now')"
+        )
+        con.execute(
+            "INSERT INTO run_batch_payloads (run_id, seq, payload) VALUES (3, 0, ?)",
             (json.dumps({**old, entries_key: value}),),
         )
     (batch,) = load_batches(store, 3)
@@ -149,3 +153,32 @@ def test_a_removal_batch_keeps_its_lists() -> None:
     head, entries = batch.payload().split("\n", 1)
     assert json.loads(head) == {"emails": ["a@example.com"], "contact_ids": ["1"]}
     assert entries == "[]"
+
+
+def test_a_state_file_of_schema_2_keeps_its_batches_when_the_payloads_move_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import workbench.store as store_module
+
+    path = tmp_path / "state.sqlite"
+    all_migrations = store_module.MIGRATIONS
+    monkeypatch.setattr(store_module, "MIGRATIONS", all_migrations[:2])
+    Store(path)  # a state file as the workbench before migration 3 left it
+    (batch,) = add_batches(4, _to_add(3), 100, 6_000_000)
+    with sqlite3.connect(path) as con:
+        con.execute(
+            "INSERT INTO run_batches (run_id, seq, kind, status, payload, job_ids, updated_at) "
+            "VALUES (4, 0, 'add', 'sent', ?, '[\"job-1\"]', 'now')",
+            (batch.payload(),),
+        )
+    monkeypatch.setattr(store_module, "MIGRATIONS", all_migrations)
+    (loaded,) = load_batches(Store(path), 4)
+    assert (loaded.emails, loaded.contact_ids, loaded.entries) == (
+        batch.emails,
+        batch.contact_ids,
+        batch.entries,
+    )
+    assert (loaded.status, loaded.job_ids) == ("sent", ["job-1"])
+    with sqlite3.connect(path) as con:
+        columns = [row[1] for row in con.execute("PRAGMA table_info(run_batches)")]
+    assert "payload" not in columns  # status updates no longer rewrite it

@@ -19,7 +19,9 @@ PENDING, SENDING, SENT, CONFIRMED, FAILED = "pending", "sending", "sent", "confi
 UNFINISHED = (PENDING, SENDING, SENT)
 PAYLOAD_SEPARATOR = "\n"  # JSON text never holds a raw line break: rows, then entries
 
-# Tables: ``run_batches`` and ``activation_locks`` (migration 2 in workbench/store_schema.py).
+# Tables: ``run_batches`` (status, job ids, outcome), ``run_batch_payloads`` (rows and entries:
+# written once, apart so status updates stay small) and ``activation_locks`` (migrations 2 and 3
+# in workbench/store_schema.py).
 
 
 class Batch:
@@ -120,9 +122,13 @@ def save_batches(store: Store, batches: list[Batch]) -> None:
     now = utc_now()
     with store.transaction() as con:
         con.executemany(
-            "INSERT INTO run_batches (run_id, seq, kind, status, payload, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(b.run_id, b.seq, b.kind, b.status, b.payload(), now) for b in batches],
+            "INSERT INTO run_batches (run_id, seq, kind, status, updated_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(b.run_id, b.seq, b.kind, b.status, now) for b in batches],
+        )
+        con.executemany(
+            "INSERT INTO run_batch_payloads (run_id, seq, payload) VALUES (?, ?, ?)",
+            [(b.run_id, b.seq, b.payload()) for b in batches],
         )
 
 
@@ -130,7 +136,9 @@ def load_batches(store: Store, run_id: int) -> list[Batch]:
     """Every batch of a run, in order."""
     with store.transaction() as con:
         rows = con.execute(
-            "SELECT * FROM run_batches WHERE run_id = ? ORDER BY seq", (run_id,)
+            "SELECT b.*, p.payload FROM run_batches AS b JOIN run_batch_payloads AS p "
+            "USING (run_id, seq) WHERE run_id = ? ORDER BY seq",
+            (run_id,),
         ).fetchall()
     return [_batch_of(row) for row in rows]
 
@@ -178,8 +186,12 @@ def rewrite_batch(store: Store, batch: Batch) -> None:
     """Store a batch's changed rows (an approved plan minus contacts deleted since)."""
     with store.transaction() as con:
         con.execute(
-            "UPDATE run_batches SET payload = ?, updated_at = ? WHERE run_id = ? AND seq = ?",
-            (batch.payload(), utc_now(), batch.run_id, batch.seq),
+            "UPDATE run_batch_payloads SET payload = ? WHERE run_id = ? AND seq = ?",
+            (batch.payload(), batch.run_id, batch.seq),
+        )
+        con.execute(
+            "UPDATE run_batches SET updated_at = ? WHERE run_id = ? AND seq = ?",
+            (utc_now(), batch.run_id, batch.seq),
         )
 
 
