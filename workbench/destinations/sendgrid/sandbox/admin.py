@@ -156,9 +156,15 @@ class SandboxAdmin:
             exports.pump_exports(conn, time.time())
         self._server.renderer.render_due()
 
-    def request_log(self) -> list[dict[str, Any]]:
-        """Every API request so far: method, path, endpoint, query, body, status, at."""
-        return self._server.request_log()
+    def request_log(self, bodies: bool = True) -> list[dict[str, Any]]:
+        """The API requests so far (the newest ``REQUEST_LOG_SIZE``): method, path, endpoint,
+        query, body (None past the log's body budget, or without ``bodies``), body_bytes,
+        status, at."""
+        return self._server.request_log(bodies)
+
+    def request_log_usage(self) -> dict[str, int]:
+        """What the request log holds: ``entries``, ``bodies`` kept, their ``body_bytes``."""
+        return self._server.requests.usage()
 
     def clear_request_log(self) -> None:
         """Forget the requests logged so far."""

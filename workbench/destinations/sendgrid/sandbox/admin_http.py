@@ -12,7 +12,8 @@ GET      /_sandbox/lists/{id}/members          ``{"emails": [...]}``
 DELETE   /_sandbox/lists/{id}                  delete a list, as in SendGrid's UI
 POST     /_sandbox/keys                        add a key ``{"key", "scopes"}``
 POST     /_sandbox/keys/{key}/revoke           revoke a key
-GET/DEL  /_sandbox/requests                    the request log / clear it
+GET/DEL  /_sandbox/requests                    the request log (``?bodies=0``: without) / clear
+GET      /_sandbox/requests/usage              what the request log holds (entries, body bytes)
 GET      /_sandbox/jobs/{id}/errors            a job's errors as CSV (its ``errors_url``)
 GET      /_sandbox/downloads/{id}/0.gz         an export file (pre-signed, expiring)
 =======  ====================================  =============================================
@@ -122,7 +123,8 @@ def _revoke_key(ctx: AdminCall) -> Answer:
 
 
 def _requests(ctx: AdminCall) -> Answer:
-    return Answer(200, {"requests": ctx.admin.request_log()})
+    bodies = (ctx.query.get("bodies") or ["1"])[0] not in ("0", "false")
+    return Answer(200, {"requests": ctx.admin.request_log(bodies)})
 
 
 def _clear_requests(ctx: AdminCall) -> Answer:
@@ -156,6 +158,7 @@ ADMIN_ROUTES: tuple[tuple[tuple[str, ...], str, Callable[[AdminCall], Answer]], 
     (("POST",), r"keys/([^/]+)/revoke", _revoke_key),
     (("GET",), "requests", _requests),
     (("DELETE",), "requests", _clear_requests),
+    (("GET",), "requests/usage", lambda ctx: Answer(200, ctx.admin.request_log_usage())),
     (("GET",), r"jobs/([^/]+)/errors", lambda ctx: _job_errors(ctx.sandbox, ctx.part)),
     (("GET",), r"downloads/([^/]+)/0\.gz", _download),
 )

@@ -35,8 +35,8 @@ class ApiError(Exception):
 class JobQueue(Protocol):
     """Where handlers create jobs and find jobs not taken in yet (``inbox.JobInbox``)."""
 
-    def create(self, kind: str, payload: dict[str, Any]) -> str:
-        """Accept a job; returns its id."""
+    def create(self, kind: str, payload: dict[str, Any], text: str | None = None) -> str:
+        """Accept a job (``text``: its payload as JSON text, if known); returns its id."""
         ...
 
     def waiting_status(self, job_id: str) -> dict[str, Any] | None:
@@ -46,7 +46,8 @@ class JobQueue(Protocol):
 
 @dataclass
 class ApiRequest:
-    """One API request, inside its database transaction (``jobs``: where jobs are created)."""
+    """One API request, inside its database transaction (``jobs``: where jobs are created;
+    ``raw``: the body as received, which ``body`` is parsed from)."""
 
     conn: sqlite3.Connection
     params: dict[str, str]
@@ -57,6 +58,7 @@ class ApiRequest:
     now: float
     scopes: list[str] = field(default_factory=list)
     jobs: JobQueue | None = None
+    raw: bytes = b""
 
     def job_queue(self) -> JobQueue:
         """Where this request creates jobs (every API request has one)."""

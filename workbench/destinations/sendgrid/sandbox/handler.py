@@ -16,6 +16,7 @@ import json
 import logging
 import sqlite3
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -32,6 +33,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 UPSERT_ENDPOINT = "PUT /v3/marketing/contacts"
 UNMATCHED = "unknown endpoints"  # the rate window shared by paths the sandbox does not serve
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """An authorised API request, its body parsed (once: the log keeps the raw bytes)."""
+
+    params: dict[str, str]
+    query: dict[str, list[str]]
+    body: Any
+    raw: bytes
+    scopes: list[str]
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -96,8 +108,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 raise ApiError(fault.error_status, "the sandbox failed this request on purpose")
             if fault.hold_s and not self.sandbox.plan.knobs.timeout_applies:
                 raise ApiError(504, "the sandbox held this request past its timeout")
-            request_body = _parse_body(route, raw)
-            return self._run(route, params, query, request_body, scopes)
+            request = _Parsed(params, query, _parse_body(route, raw), raw, scopes)
+            return self._run(route, request)
         except ApiError as exc:
             return Answer(exc.status, exc.body())
 
@@ -112,16 +124,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
             raise ApiError(403, f"access forbidden: the API key lacks the {route.scope} scope")
         return scopes
 
-    def _run(self, route: Route, params: dict, query: dict, body: Any, scopes: list[str]) -> Answer:
+    def _run(self, route: Route, request: _Parsed) -> Answer:
         """Serve from a read snapshot when the route only creates a job, or only reads and
         nothing is due; else in one write transaction that first does the request's due work
         (``pump_for_request``)."""
         sandbox = self.sandbox
         if route.renders_export:
-            sandbox.renderer.render(params["id"])
+            sandbox.renderer.render(request.params["id"])
         if route.creates_job:
             with sandbox.db.read() as conn:
-                return self._answer(route, conn, params, query, body, scopes, time.time())
+                return self._answer(route, conn, request, time.time())
         if route.reads_only:
             # The inbox first: the worker commits a job into the state file before it marks
             # it moved in the inbox, so a job gone from this read is in the snapshot below
@@ -131,26 +143,28 @@ class SandboxHandler(BaseHTTPRequestHandler):
             with sandbox.db.read() as conn:
                 now = time.time()
                 if not jobs.due_for_request(conn, now, lambda: waiting):
-                    return self._answer(route, conn, params, query, body, scopes, now)
+                    return self._answer(route, conn, request, now)
         with sandbox.db.write() as conn:
             sandbox.pump_for_request(conn)
-            return self._answer(route, conn, params, query, body, scopes, time.time())
+            return self._answer(route, conn, request, time.time())
 
     def _answer(
-        self,
-        route: Route,
-        conn: sqlite3.Connection,
-        params: dict,
-        query: dict,
-        body: Any,
-        scopes: list[str],
-        now: float,
+        self, route: Route, conn: sqlite3.Connection, request: _Parsed, now: float
     ) -> Answer:
         """The route's answer inside the caller's transaction (an ``ApiError`` answers too, and
         the work done before it stays committed)."""
         sandbox = self.sandbox
         req = ApiRequest(
-            conn, params, query, body, self._base_url(), sandbox.plan, now, scopes, sandbox.inbox
+            conn,
+            request.params,
+            request.query,
+            request.body,
+            self._base_url(),
+            sandbox.plan,
+            now,
+            request.scopes,
+            sandbox.inbox,
+            request.raw,
         )
         try:
             return route.handler(req)
@@ -170,10 +184,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 "path": path,
                 "endpoint": route.endpoint if route else None,
                 "query": query,
-                "body": _body_for_log(raw),
                 "status": answer.status,
                 "at": time.time(),
-            }
+            },
+            raw,  # kept as received: the log decodes it when read
         )
         return answer
 
@@ -203,12 +217,3 @@ def _parse_body(route: Route, raw: bytes) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "the request body is not valid JSON") from exc
-
-
-def _body_for_log(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return raw[:1000].decode(errors="replace")

@@ -108,10 +108,12 @@ class JobInbox:
         self._plan = plan
         self._on_new_job = on_new_job
 
-    def create(self, kind: str, payload: dict[str, Any]) -> str:
-        """Accept a job of ``kind`` (upsert, remove, delete_contacts); returns its id."""
+    def create(self, kind: str, payload: dict[str, Any], text: str | None = None) -> str:
+        """Accept a job of ``kind`` (upsert, remove, delete_contacts); returns its id. ``text``:
+        the payload already as JSON text, if the caller has it (``job_records.new_job``)."""
         fails = self._plan.job_fails()
-        job = job_records.new_job(kind, payload, self._plan.knobs.job_delay_s, fails, time.time())
+        delay = self._plan.knobs.job_delay_s
+        job = job_records.new_job(kind, payload, delay, fails, time.time(), text)
         with self._db.inbox_write() as conn:
             conn.execute(_ADD, astuple(job))
         self._on_new_job()

@@ -90,9 +90,15 @@ class SandboxRemote:
         """Finish pending jobs and exports and make everything visible now."""
         self._call("POST", "flush", {})
 
-    def request_log(self) -> list[dict[str, Any]]:
-        """Every API request the sandbox served so far."""
-        return list(self._call("GET", "requests")["requests"])
+    def request_log(self, bodies: bool = True) -> list[dict[str, Any]]:
+        """The API requests the sandbox served so far (``bodies=False``: without their bodies,
+        a much smaller answer when only counts and times matter)."""
+        path = "requests" if bodies else "requests?bodies=0"
+        return list(self._call("GET", path)["requests"])
+
+    def request_log_usage(self) -> dict[str, int]:
+        """What the sandbox's request log holds: ``entries``, ``bodies``, ``body_bytes``."""
+        return dict(self._call("GET", "requests/usage"))
 
     def clear_request_log(self) -> None:
         """Forget the logged requests."""

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import sqlite3
 import threading
 import time
@@ -28,7 +29,76 @@ from workbench.destinations.sendgrid.sandbox.inbox import JobInbox
 from workbench.destinations.sendgrid.sandbox.job_worker import JobHold, JobWorker
 from workbench.errors import ConfigError
 
-REQUEST_LOG_SIZE = 100_000
+REQUEST_LOG_SIZE = 100_000  # entries kept (the newest)
+REQUEST_LOG_BODY_BYTES = 64 * 1024 * 1024  # request bodies kept, in bytes (the newest)
+BODY_TEXT_CHARS = 1000  # of a body that is not JSON, the log shows this much text
+
+
+class RequestLog:
+    """The API requests a sandbox served, newest last, bounded: at most ``max_entries``
+    entries (older ones are forgotten) and at most ``max_body_bytes`` of request bodies.
+    Past that budget the oldest entries keep their metadata but lose their body: their
+    ``body`` reads None while ``body_bytes`` still gives its size. Bodies are kept as the
+    bytes received and parsed only when the log is read (``entries()``), so serving a
+    request never parses its body a second time for the log. Thread-safe."""
+
+    def __init__(
+        self, max_entries: int = REQUEST_LOG_SIZE, max_body_bytes: int = REQUEST_LOG_BODY_BYTES
+    ) -> None:
+        self.max_entries, self.max_body_bytes = max_entries, max_body_bytes
+        self._entries: collections.deque[tuple[dict[str, Any], list[bytes]]] = collections.deque()
+        self._with_body: collections.deque[list[bytes]] = collections.deque()  # oldest first
+        self._body_bytes = 0
+        self._lock = threading.Lock()
+
+    def add(self, entry: dict[str, Any], raw: bytes) -> None:
+        """Append one request's metadata and its body as received (no headers: never a key)."""
+        held = [raw] if raw else []
+        with self._lock:
+            self._entries.append(({**entry, "body_bytes": len(raw)}, held))
+            if held:
+                self._with_body.append(held)
+                self._body_bytes += len(raw)
+            if len(self._entries) > self.max_entries:
+                self._drop_body(self._entries.popleft()[1])
+            while self._body_bytes > self.max_body_bytes:
+                self._drop_body(self._with_body[0])
+
+    def _drop_body(self, held: list[bytes]) -> None:
+        """Forget a body (the oldest still kept, whenever it has one; the lock is held)."""
+        if held:
+            self._body_bytes -= len(held.pop())
+            self._with_body.popleft()
+
+    def entries(self, bodies: bool = True) -> list[dict[str, Any]]:
+        """A copy of the log, oldest first, each body decoded: its JSON, else its first
+        ``BODY_TEXT_CHARS`` characters as text; None when it had none or lost it (or when
+        ``bodies`` is False: the metadata alone, without decoding any body)."""
+        with self._lock:
+            kept = [(entry, held[0] if held and bodies else b"") for entry, held in self._entries]
+        return [{**entry, "body": _decoded(raw)} for entry, raw in kept]
+
+    def usage(self) -> dict[str, int]:
+        """How much the log holds: ``entries``, ``bodies`` kept and their ``body_bytes``."""
+        with self._lock:
+            bodies, size = len(self._with_body), self._body_bytes
+            return {"entries": len(self._entries), "bodies": bodies, "body_bytes": size}
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._entries.clear()
+            self._with_body.clear()
+            self._body_bytes = 0
+
+
+def _decoded(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return raw[:BODY_TEXT_CHARS].decode(errors="replace")
 
 
 class SandboxServer:
@@ -43,8 +113,7 @@ class SandboxServer:
         self.renderer = ExportRenderer(self.db, self.pump_for_request)
         self.inbox = JobInbox(self.db, self.plan, self._wake_worker)
         self.worker = JobWorker(self.db, self.inbox, self.plan, self.renderer)
-        self._log: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_SIZE)
-        self._log_lock = threading.Lock()
+        self.requests = RequestLog()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -140,17 +209,14 @@ class SandboxServer:
         if seconds > 0:
             self._stopping.wait(seconds)
 
-    def record_request(self, entry: dict[str, Any]) -> None:
-        """Append one API request to the log (no headers, so never a key)."""
-        with self._log_lock:
-            self._log.append(entry)
+    def record_request(self, entry: dict[str, Any], raw: bytes = b"") -> None:
+        """Append one API request and its raw body to the log (no headers, so never a key)."""
+        self.requests.add(entry, raw)
 
-    def request_log(self) -> list[dict[str, Any]]:
-        """A copy of the request log, oldest first."""
-        with self._log_lock:
-            return list(self._log)
+    def request_log(self, bodies: bool = True) -> list[dict[str, Any]]:
+        """A copy of the request log, oldest first (see ``RequestLog.entries``)."""
+        return self.requests.entries(bodies)
 
     def clear_request_log(self) -> None:
         """Forget the logged requests."""
-        with self._log_lock:
-            self._log.clear()
+        self.requests.clear()
