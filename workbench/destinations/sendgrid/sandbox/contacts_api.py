@@ -7,6 +7,7 @@ CREATES contacts it cannot identify.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 import polars as pl
@@ -35,6 +36,7 @@ from workbench.destinations.sendgrid.sandbox.store import IDENTIFIERS, VISIBLE
 CONTACTS_PATH = "/v3/marketing/contacts"
 NOT_FOUND = {"error": "contact not found"}
 MAX_EMAIL_LENGTH = 254  # as ``api.is_valid_email``
+_EMAIL_OF = itemgetter("email")
 # A stricter ``api.EMAIL_PATTERN`` for the column-wise check: the local part in printable ASCII
 # (no space) minus the characters that pattern refuses, so it means the same in polars' regex
 # engine as in Python's (``\s`` differs between them beyond ASCII); anything else falls back to
@@ -85,13 +87,13 @@ def plain_upsert_items_valid(items: list) -> bool:
     ``is_valid_email`` accepts, checked column-wise (one polars regex over all addresses).
     Each such item passes ``_check_upsert_item``; False says nothing about the items (the
     per-item check then decides, with its message)."""
-    if not all(type(item) is dict and len(item) == 1 for item in items):
+    if set(map(type, items)) != {dict} or set(map(len, items)) != {1}:
         return False
     try:
-        emails = [item["email"] for item in items]
+        emails = list(map(_EMAIL_OF, items))
     except KeyError:
         return False
-    if not all(type(email) is str for email in emails):
+    if set(map(type, emails)) != {str}:
         return False
     column = pl.Series(emails, dtype=pl.String)
     too_long = column.str.len_bytes() > MAX_EMAIL_LENGTH

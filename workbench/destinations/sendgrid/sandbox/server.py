@@ -38,7 +38,8 @@ class RequestLog:
     """The API requests a sandbox served, newest last, bounded: at most ``max_entries``
     entries (older ones are forgotten) and at most ``max_body_bytes`` of request bodies.
     Past that budget the oldest entries keep their metadata but lose their body: their
-    ``body`` reads None while ``body_bytes`` still gives its size. Bodies are kept as the
+    ``body`` reads None while ``body_bytes`` still gives its size (a body over the whole
+    budget is not kept at all). Bodies are kept as the
     bytes received and parsed only when the log is read (``entries()``), so serving a
     request never parses its body a second time for the log. Thread-safe."""
 
@@ -53,7 +54,7 @@ class RequestLog:
 
     def add(self, entry: dict[str, Any], raw: bytes) -> None:
         """Append one request's metadata and its body as received (no headers: never a key)."""
-        held = [raw] if raw else []
+        held = [raw] if 0 < len(raw) <= self.max_body_bytes else []  # alone over: not kept
         with self._lock:
             self._entries.append(({**entry, "body_bytes": len(raw)}, held))
             if held:
