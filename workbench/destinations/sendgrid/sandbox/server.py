@@ -39,9 +39,9 @@ class RequestLog:
     entries (older ones are forgotten) and at most ``max_body_bytes`` of request bodies.
     Past that budget the oldest entries keep their metadata but lose their body: their
     ``body`` reads None while ``body_bytes`` still gives its size (a body over the whole
-    budget is not kept at all). Bodies are kept as the
-    bytes received and parsed only when the log is read (``entries()``), so serving a
-    request never parses its body a second time for the log. Thread-safe."""
+    budget is not kept at all). Bodies are kept as the bytes received and parsed only when
+    the log is read (``entries()``), so serving a request never parses its body a second
+    time for the log, and a long-running sandbox holds at most the budget. Thread-safe."""
 
     def __init__(
         self, max_entries: int = REQUEST_LOG_SIZE, max_body_bytes: int = REQUEST_LOG_BODY_BYTES
