@@ -9,6 +9,7 @@ import gzip
 import json
 import random
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import polars as pl
@@ -25,9 +26,11 @@ from workbench.destinations.sendgrid.sync_state import (
     Batch,
     confirm_batch,
     load_batches,
+    payload_file,
+    rewrite_batch,
     save_batches,
 )
-from workbench.errors import DestinationError
+from workbench.errors import DestinationError, NotFoundError
 from workbench.store import Store
 
 HEADER = "EMAIL,ALTERNATE_EMAILS,EXTERNAL_ID,CONTACT_ID\r\n"
@@ -131,11 +134,8 @@ def test_payloads_stored_before_the_new_form_still_load(tmp_path: Path, entries_
     old = {"emails": ["a@example.com", "b@example.com"], "contact_ids": ["1", "2"]}
     with store.transaction() as con:
         con.execute(
-            "INSERT INTO run_batches (run_id, seq, kind, status, updated_at) "
-            "VALUES (3, 0, 'add', 'sent', 'now')"
-        )
-        con.execute(
-            "INSERT INTO run_batch_payloads (run_id, seq, payload) VALUES (3, 0, ?)",
+            "INSERT INTO run_batches (run_id, seq, kind, status, payload, updated_at) "
+            "VALUES (3, 0, 'add', 'sent', ?, 'now')",
             (json.dumps({**old, entries_key: value}),),
         )
     (batch,) = load_batches(store, 3)
@@ -155,7 +155,7 @@ def test_a_removal_batch_keeps_its_lists() -> None:
     assert entries == "[]"
 
 
-def test_a_state_file_of_schema_2_keeps_its_batches_when_the_payloads_move_out(
+def test_a_state_file_of_schema_2_keeps_its_batches_and_new_ones_go_to_the_payload_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import workbench.store as store_module
@@ -164,21 +164,47 @@ def test_a_state_file_of_schema_2_keeps_its_batches_when_the_payloads_move_out(
     all_migrations = store_module.MIGRATIONS
     monkeypatch.setattr(store_module, "MIGRATIONS", all_migrations[:2])
     Store(path)  # a state file as the workbench before migration 3 left it
-    (batch,) = add_batches(4, _to_add(3), 100, 6_000_000)
-    with sqlite3.connect(path) as con:
+    old, new = add_batches(4, _to_add(6), 3, 6_000_000)[:2]
+    with closing(sqlite3.connect(path)) as con, con:
         con.execute(
             "INSERT INTO run_batches (run_id, seq, kind, status, payload, job_ids, updated_at) "
             "VALUES (4, 0, 'add', 'sent', ?, '[\"job-1\"]', 'now')",
-            (batch.payload(),),
+            (old.payload(),),
         )
     monkeypatch.setattr(store_module, "MIGRATIONS", all_migrations)
-    (loaded,) = load_batches(Store(path), 4)
-    assert (loaded.emails, loaded.contact_ids, loaded.entries) == (
-        batch.emails,
-        batch.contact_ids,
-        batch.entries,
-    )
-    assert (loaded.status, loaded.job_ids) == ("sent", ["job-1"])
-    with sqlite3.connect(path) as con:
-        columns = [row[1] for row in con.execute("PRAGMA table_info(run_batches)")]
-    assert "payload" not in columns  # status updates no longer rewrite it
+    store = Store(path)
+    save_batches(store, [new])
+    loaded = load_batches(store, 4)
+    assert [(b.emails, b.contact_ids, b.entries) for b in loaded] == [
+        (b.emails, b.contact_ids, b.entries) for b in (old, new)
+    ]
+    assert (loaded[0].status, loaded[0].job_ids) == ("sent", ["job-1"])
+    with closing(sqlite3.connect(path)) as con:
+        stored = con.execute("SELECT length(payload) FROM run_batches WHERE seq = 1").fetchall()
+    assert stored == [(0,)]  # a status update rewrites a small row, not the payload
+    assert payload_file(store, 4).read_text().startswith('{"emails"')
+
+
+def test_a_run_whose_payload_file_is_gone_says_where_it_was(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.sqlite")
+    save_batches(store, add_batches(5, _to_add(4), 100, 6_000_000))
+    payload_file(store, 5).write_bytes(b'{"emails": [')  # cut short
+    with pytest.raises(NotFoundError, match=r"batches of run 5 .*5\.txt.*missing or cut short"):
+        load_batches(store, 5)
+    payload_file(store, 5).unlink()
+    with pytest.raises(NotFoundError, match="put the file back"):
+        load_batches(store, 5)
+
+
+def test_an_approved_batch_rewritten_keeps_the_new_rows(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.sqlite")
+    first, second = add_batches(6, _to_add(6), 3, 6_000_000)[:2]
+    save_batches(store, [first, second])
+    first.emails, first.contact_ids = first.emails[1:], first.contact_ids[1:]
+    first.entries = first.entries[1:]
+    rewrite_batch(store, first)
+    loaded = load_batches(store, 6)
+    assert [(b.emails, b.entries) for b in loaded] == [
+        (first.emails, first.entries),
+        (second.emails, second.entries),
+    ]
