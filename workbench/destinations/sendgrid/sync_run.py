@@ -35,21 +35,26 @@ from .sync_state import Batch, load_batches, save_batches, unfinished_run
 if TYPE_CHECKING:
     import polars as pl
 
+    from workbench.emails import NormalisedEmails
     from workbench.workspace import Workspace
 
 
 def make_plan(
-    ctx: Context, as_of: AsOf, list_id: str | None, snapshot: Future[pl.DataFrame] | None = None
+    ctx: Context,
+    as_of: AsOf,
+    list_id: str | None,
+    snapshot: Future[pl.DataFrame] | None = None,
+    desired: Future[NormalisedEmails] | None = None,
 ) -> SyncPlan:
-    """Plan a run against the current snapshot (``snapshot``: its read, already under way),
-    with the guards' verdict.
+    """Plan a run against the current snapshot, with the guards' verdict (``snapshot``,
+    ``desired``: the snapshot's read and the segment's evaluation, already under way).
 
     The snapshot is read from SQLite on a second thread while DuckDB evaluates the segment
     (both release the GIL): at a million members that hides most of the shorter of the two."""
     with ThreadPoolExecutor(1, thread_name_prefix="sync-snapshot") as pool:
         if snapshot is None:
             snapshot = pool.submit(ctx.ws.store.read_snapshot, ctx.name)
-        normalised = desired_members(ctx, as_of)
+        normalised = desired_members(ctx, as_of) if desired is None else desired.result()
         plan = plan_sync(
             activation=ctx.name,
             list_name=list_name_of(ctx),
@@ -135,11 +140,13 @@ def plan_run(
     """Check the list, plan, and persist the plan as the run's batches and skipped rows; the
     plan and its batches (as stored).
 
-    The snapshot is read while SendGrid is asked whether the list still exists (0.9 s and
-    0.15 s at a million members), except in the rare runs that change it first: a recreated
-    list forgets it (it is read again), a reconcile corrects it (read after)."""
-    with ThreadPoolExecutor(1, thread_name_prefix="sync-snapshot") as pool:
+    The snapshot is read and the segment evaluated while SendGrid is asked whether the list
+    still exists (0.6 s, 0.3 s and 0.15 s at a million members), except in the rare runs that
+    change the snapshot first: a recreated list forgets it (it is read again), a reconcile
+    corrects it (read after)."""
+    with ThreadPoolExecutor(2, thread_name_prefix="sync-plan") as pool:
         early = None if reconcile_first else pool.submit(ctx.ws.store.read_snapshot, ctx.name)
+        desired = pool.submit(desired_members, ctx, as_of)
         had_list = ctx.activation.list_id
         list_id = checked_list_id(ctx, recreate_list)
         if had_list and not list_id:
@@ -147,9 +154,9 @@ def plan_run(
         if reconcile_first and list_id:
             from .reconcile import correct_snapshot
 
-            drift = correct_snapshot(ctx, list_id, desired_members(ctx, as_of))
+            drift = correct_snapshot(ctx, list_id, desired.result())
             ctx.ws.store.update_run(run_id, drift=drift)
-        plan = make_plan(ctx, as_of, list_id, early)
+        plan = make_plan(ctx, as_of, list_id, early, desired)
     ctx.ws.store.confirm_removed(ctx.name, plan.to_forget.get_column("email").to_list())
     write_skipped(ctx.ws.settings.home, run_id, plan.skipped)
     batches = plan_batches(
