@@ -4,6 +4,7 @@ appear later, messy emails, addresses SendGrid refuses, the export path, the run
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +12,12 @@ import polars as pl
 from tests.sendgrid.sync_support import FAST, World, world  # noqa: F401
 from workbench import activations
 from workbench.destinations.sendgrid.destination import client_for
-from workbench.destinations.sendgrid.sync import REASON_NOT_CONTACT, REASON_REFUSED, plan_sync
+from workbench.destinations.sendgrid.sync import (
+    REASON_NOT_CONTACT,
+    REASON_REFUSED,
+    early_export,
+    plan_sync,
+)
 from workbench.emails import is_valid_email, normalise_email, normalise_emails
 
 FIRST = set(range(1, 151))
@@ -127,11 +133,25 @@ def test_a_large_first_lookup_uses_one_export_instead_of_many_searches(world: Wo
     assert plan.lookup == "export"
     world.sandbox.admin.clear_request_log()
     record = world.run()
-    searches = record.fields["api_calls_by_endpoint"].get(
-        "POST /v3/marketing/contacts/search/emails", 0
-    )
-    assert searches == 0
+    calls = record.fields["api_calls_by_endpoint"]
+    assert calls.get("POST /v3/marketing/contacts/search/emails", 0) == 0
+    assert calls["POST /v3/marketing/contacts/exports"] == 1  # started before the diff, once
     assert world.on_list() == world.expected(everyone)
+
+
+def test_the_export_starts_before_the_diff_only_when_the_diff_cannot_change_the_path(
+    world: World,
+) -> None:
+    client = client_for(activations.get_destination(world.ws, "sg"), world.ws.settings)
+    world.sandbox.admin.clear_request_log()
+    with ThreadPoolExecutor(1) as pool:
+        assert early_export(pool, client, 500, poll_s=0.05) is None  # 5 searches may do
+        assert early_export(pool, client, -40, poll_s=0.05) is None  # snapshot bigger
+        assert world.sandbox.admin.request_log() == []  # nothing asked of SendGrid
+        started = early_export(pool, client, 501, poll_s=0.05)
+        assert started is not None
+        contacts = started.result()
+    assert set(contacts.get_column("email").to_list()) >= set(world.contacts)
 
 
 def test_run_log_is_downloadable_as_csv_and_parquet(world: World, tmp_path: Path) -> None:
