@@ -14,6 +14,7 @@ from typing import Any
 
 from workbench.errors import ConflictError
 from workbench.store_base import StoreBase, not_found, refuse_secrets, utc_now
+from workbench.store_snapshot_cache import forget_token
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class DocumentsMixin(StoreBase):
         with self.transaction() as con:
             self._delete_doc("activations", "activation", name)
             con.execute("DELETE FROM snapshot_members WHERE activation = ?", (name,))
+            forget_token(con, name)
 
     def _put_doc(
         self, table: str, name: str, config: dict[str, Any], columns: dict[str, Any]

@@ -14,11 +14,12 @@ from typing import Any
 
 import polars as pl
 
+from workbench import store_snapshot_cache as snapshot_cache
 from workbench.errors import NotFoundError
 from workbench.store_base import StoreBase, refuse_secrets, utc_now
+from workbench.store_snapshot_cache import SNAPSHOT_SCHEMA
 
 RUN_COLUMNS = ("id", "activation", "status", "started_at", "updated_at")
-SNAPSHOT_SCHEMA = {"email": pl.Utf8, "contact_id": pl.Utf8}
 
 
 class RunsMixin(StoreBase):
@@ -78,15 +79,47 @@ class SnapshotsMixin(StoreBase):
     def read_snapshot(self, activation: str) -> pl.DataFrame:
         """The members SendGrid confirmed for ``activation``: email, contact_id, sorted by email.
 
-        Read column-wise: SQLite joins each column into one text (a million rows would
+        From the columnar copy of the current snapshot when there is one
+        (``workbench.store_snapshot_cache``: milliseconds), else read column-wise from SQLite
+        and kept as that copy: SQLite joins each column into one text (a million rows would
         otherwise become two million Python strings and a million tuples first) and polars
         splits it. The rare snapshot holding the separator in a value is read row by row."""
         with self._reading() as con:
-            count, with_id, emails, ids = con.execute(_SNAPSHOT_COLUMNS, (activation,)).fetchall()[
-                0
-            ]
+            in_transaction = con.in_transaction
+            if not in_transaction:
+                con.execute("BEGIN")  # the token and the rows of one moment
+            try:
+                token = snapshot_cache.token_of(con, activation)
+                copy = snapshot_cache.read_copy(self.path, activation, token) if token else None
+                if copy is not None:
+                    return copy
+                count, with_id, emails, ids = con.execute(
+                    _SNAPSHOT_COLUMNS, (activation,)
+                ).fetchall()[0]
+            finally:
+                if not in_transaction:
+                    con.execute("COMMIT")
         frame = _split_columns(int(count), int(with_id), emails, ids)
-        return frame if frame is not None else self._snapshot_rows(activation)
+        if frame is None:
+            return self._snapshot_rows(activation)
+        if token and not in_transaction:  # a transaction's own writes are not committed yet
+            snapshot_cache.write_copy(self.path, activation, token, frame)
+        return frame
+
+    def cache_snapshot(self, activation: str, frame: pl.DataFrame) -> bool:
+        """Keep ``frame`` as the columnar copy of ``activation``'s current snapshot, for a
+        caller that knows it is exactly what the store holds (a sync run, under the
+        activation's lock, from the snapshot it read and the changes it confirmed). Checked
+        against the stored row count; False (and nothing kept) when it differs."""
+        with self._reading() as con:
+            token = snapshot_cache.token_of(con, activation)
+            rows = con.execute(
+                "SELECT count(*) FROM snapshot_members WHERE activation = ?", (activation,)
+            ).fetchall()
+        if token is None or rows[0][0] != frame.height:
+            return False
+        snapshot_cache.write_copy(self.path, activation, token, frame)
+        return True
 
     def _snapshot_rows(self, activation: str) -> pl.DataFrame:
         """``read_snapshot`` row by row (the slow path for values holding a separator)."""
@@ -110,11 +143,13 @@ class SnapshotsMixin(StoreBase):
         GIL is free while SQLite works)."""
         with self.transaction() as con:
             con.execute(_CONFIRM_ADDED, (activation, run_id, json.dumps(rows)))
+            snapshot_cache.renew_token(con, activation)
 
     def confirm_removed(self, activation: str, emails: list[str]) -> None:
         """Forget members SendGrid confirmed as removed (idempotent)."""
         with self.transaction() as con:
             con.execute(_CONFIRM_REMOVED, (activation, json.dumps(emails)))
+            snapshot_cache.renew_token(con, activation)
 
 
 _CONFIRM_ADDED = (

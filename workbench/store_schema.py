@@ -66,6 +66,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE run_batches ADD COLUMN payload_at INTEGER;
     ALTER TABLE run_batches ADD COLUMN payload_bytes INTEGER;
     """,
+    # 4: a random token per member snapshot, replaced by every change of it in the same
+    # transaction, naming the columnar copy of the snapshot kept beside the state file
+    # (``workbench.store_snapshot_cache``): a copy is read only while its token is current.
+    """
+    CREATE TABLE snapshot_tokens (activation TEXT PRIMARY KEY, token TEXT NOT NULL);
+    INSERT INTO snapshot_tokens (activation, token)
+        SELECT activation, lower(hex(randomblob(16)))
+        FROM (SELECT DISTINCT activation FROM snapshot_members);
+    """,
 )
 
 
