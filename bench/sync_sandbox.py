@@ -65,9 +65,10 @@ class SandboxProcess:
             self._process.wait(timeout=30)
 
     def request_log(self) -> list[dict[str, Any]]:
-        """The API requests the sandbox logged, oldest first."""
+        """The API requests the sandbox logged, oldest first, without their bodies (the bench
+        reads endpoints, statuses and times: a 1M run's bodies are up to 64 MB)."""
         assert self._remote is not None
-        return self._remote.request_log()
+        return self._remote.request_log(bodies=False)
 
     def clear_request_log(self) -> None:
         """Forget the logged requests."""

@@ -9,14 +9,18 @@ list is computed here independently of the planner (plain Python over the genera
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from workbench import activations
+from workbench import store_snapshot_cache as snapshot_cache
 from workbench.destinations.sendgrid.run_record import RunRecord
 from workbench.destinations.sendgrid.sandbox import SandboxServer
 from workbench.destinations.sendgrid.sandbox import store as sandbox_store
@@ -77,6 +81,22 @@ class World:
     def snapshot(self) -> set[str]:
         """The emails the snapshot holds."""
         return set(self.ws.store.read_snapshot(self.name)["email"].to_list())
+
+    def snapshot_copy_is_exact(self) -> bool:
+        """Whether the run left a columnar copy of the snapshot for the next run, equal to the
+        snapshot in SQLite (read row by row here). Ask before anything reads the snapshot: a
+        read would keep a copy of its own."""
+        store = self.ws.store
+        with closing(sqlite3.connect(store.path)) as con:
+            token = snapshot_cache.token_of(con, self.name)
+            rows = con.execute(
+                "SELECT email, contact_id FROM snapshot_members WHERE activation = ? "
+                "ORDER BY email",
+                (self.name,),
+            ).fetchall()
+        copy = snapshot_cache.read_copy(store.path, self.name, token) if token else None
+        truth = pl.DataFrame(rows, schema=snapshot_cache.SNAPSHOT_SCHEMA, orient="row")
+        return copy is not None and copy.equals(truth)
 
     def expected(self, ids: set[int]) -> set[str]:
         """Who a clean run puts on the list for segment ``ids``: contacts among their emails."""

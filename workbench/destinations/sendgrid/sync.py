@@ -44,7 +44,7 @@ class SyncPlan:
     ``email, reason``. ``to_forget`` (``email, contact_id``) are snapshot rows that leave
     without an API call: their contact stays on the list through another wanted email, or (in
     mirror mode) is no longer on it. ``list_size`` is the confirmed list size the guards
-    compare against.
+    compare against; ``snapshot`` the confirmed members the plan started from.
     """
 
     activation: str
@@ -60,6 +60,7 @@ class SyncPlan:
     list_size: int
     lookup: str
     guard_problems: list[str] = field(default_factory=list)
+    snapshot: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REMOVE_SCHEMA))
 
     @property
     def counts(self) -> dict[str, int]:
@@ -183,6 +184,7 @@ def plan_sync(
         unchanged=diff.unchanged.height,
         list_size=snapshot.height,
         lookup=path,
+        snapshot=snapshot,
     )
 
 
