@@ -63,6 +63,7 @@ def test_an_upsert_job_that_errors_fails_the_run_and_the_next_run_adds_them(worl
     world.sandbox.admin.set_faults(fail_next_jobs=1)
     before = world.contact_count()
     record = world.run()
+    assert world.snapshot_copy_is_exact()  # computed from the batches, not the forecast
     assert record.status == "failed" and "failed" in record.message
     assert record.fields["failed"] == len(world.expected(FIRST))
     assert world.snapshot() == set()  # nothing confirmed, nothing recorded
@@ -81,6 +82,7 @@ def test_a_stale_contact_id_on_removal_is_skipped_and_forgotten(world: World) ->
     delete_contact(world, leavers[0])
     world.set_segment(LATER)
     record = world.run()
+    assert world.snapshot_copy_is_exact()
     assert record.status == "succeeded", record.message
     assert record.fields["removed"] == len(leavers)
     assert world.on_list() == world.expected(LATER) == world.snapshot()
@@ -176,6 +178,7 @@ def test_one_refused_row_does_not_sink_its_batch(world: World) -> None:
     full = sorted(world.expected(FIRST))[3]
     put_on_lists(world, full, 250)  # SendGrid refuses a 251st list
     record = world.run()
+    assert world.snapshot_copy_is_exact()  # without the refused row
     assert record.status == "succeeded" and "refused 1 row" in record.message
     assert record.fields["failed"] == 1
     assert record.fields["added"] == len(world.expected(FIRST)) - 1

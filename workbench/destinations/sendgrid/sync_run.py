@@ -19,7 +19,7 @@ from workbench.errors import DestinationError, RunSkipped, WorkbenchError
 from . import sync_lock
 from .lists import list_deleted_error, resolve_list, stored_list_exists
 from .run_record import RunRecord, tally, write_skipped
-from .snapshot_after import keep_snapshot_copy
+from .snapshot_after import keep_snapshot_copy, predicted_snapshot
 from .sync import SyncPlan, guard_problems, plan_sync
 from .sync_apply import Applier
 from .sync_batches import plan_batches
@@ -132,8 +132,10 @@ def run(
             message = "waiting for approval: " + "; ".join(plan.guard_problems)
             ws.store.update_run(run_id, status="needs_approval", message=message)
             return record(ctx, run_id, started)
-        done = apply_run(ctx, run_id, started, list_checked=True, planned=batches)
-        keep_snapshot_copy(ws.store, name, plan, batches)  # the next run reads it at once
+        with ThreadPoolExecutor(1, thread_name_prefix="sync-forecast") as pool:
+            predicted = pool.submit(predicted_snapshot, plan, batches)  # while SendGrid works
+            done = apply_run(ctx, run_id, started, list_checked=True, planned=batches)
+            keep_snapshot_copy(ws.store, name, plan, batches, predicted)  # read by the next run
         return done
 
 
