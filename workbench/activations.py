@@ -26,7 +26,13 @@ from typing import Any
 
 import polars as pl
 
-from workbench.destinations.sendgrid import approval, sync_context, sync_lock, sync_run
+from workbench.destinations.sendgrid import (
+    approval,
+    sync_context,
+    sync_lock,
+    sync_planning,
+    sync_run,
+)
 from workbench.destinations.sendgrid import reconcile as drift
 from workbench.destinations.sendgrid.destination import (
     DefaultSettings,
@@ -207,7 +213,7 @@ def preview(
 ) -> SyncPlan:
     """The plan a run would apply now (reads SendGrid, changes nothing)."""
     options = _ready(ws, get_activation(ws, name).destination, options)
-    return sync_run.preview(ws, name, as_of, options)
+    return sync_planning.preview(ws, name, as_of, options)
 
 
 def run(

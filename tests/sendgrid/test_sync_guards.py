@@ -41,6 +41,14 @@ def test_an_empty_segment_waits_for_approval_without_touching_sendgrid(world: Wo
     assert world.on_list() == set() == world.snapshot()
 
 
+def test_a_first_run_of_an_empty_segment_creates_no_list(world: World) -> None:
+    world.set_segment(set())
+    waiting = world.run()
+    assert waiting.status == "needs_approval"
+    assert world.sandbox.admin.request_log() == []  # not even a lookup of the list
+    assert activations.get_activation(world.ws, world.name).list_id is None
+
+
 def test_approval_applies_the_stored_plan_not_a_fresh_one(world: World) -> None:
     world.run()
     world.set_segment(MOST_LEAVE)
@@ -143,7 +151,8 @@ def test_a_list_of_the_same_name_made_by_someone_else_is_not_taken_silently(
     assert record.status == "failed"
     assert f"a SendGrid list named {world.name!r} exists already" in record.message
     assert "adopt" in record.message
-    assert world.sandbox.admin.list_members(theirs) == set()
+    assert record.fields["contacts_matched"] == len(world.expected(FIRST))  # the plan is kept
+    assert world.writes() == [] and world.sandbox.admin.list_members(theirs) == set()
     config = world.ws.store.get_activation(world.name)
     world.ws.store.save_activation(world.name, {**config, "adopt_existing_list": True})
     assert world.run().status == "succeeded"

@@ -8,9 +8,10 @@ the plan forgot and the emails of confirmed removals leave; the rows of confirme
 The store checks the result against its row count before keeping it.
 
 The outcome of a clean run is known from its plan, so it is computed while the run waits for
-SendGrid (``predicted_snapshot``, on a thread of its own) and used when every batch was
-confirmed without a refused row; otherwise the snapshot is computed from the batches at the
-end. Either way the run's tail only counts the stored rows and writes the copy (~0.13 s at a
+SendGrid (``predicted_snapshot``, from the plan's frames on a thread of its own: polars frees
+the GIL, so it never holds back the first requests) and used when every batch was confirmed
+without a refused row; otherwise the snapshot is computed from the batches at the end.
+Either way the run's tail only counts the stored rows and writes the copy (~0.13 s at a
 million members, against ~0.5 s computing it there).
 """
 
@@ -30,49 +31,52 @@ log = logging.getLogger(__name__)
 
 
 def snapshot_after(
-    before: pl.DataFrame, forgotten: pl.Series, batches: list[Batch], *, all_confirmed: bool = False
+    before: pl.DataFrame, forgotten: pl.Series, batches: list[Batch]
 ) -> pl.DataFrame:
     """``before`` (email-sorted) after forgetting ``forgotten`` and applying the confirmed
-    ``batches`` (``all_confirmed``: as if each were confirmed whole); sorted by email."""
-    done = [b for b in batches if all_confirmed or b.status == CONFIRMED]
-    leaving = pl.concat(
-        [
-            forgotten.cast(pl.Utf8),
-            *(pl.Series(b.emails, dtype=pl.Utf8) for b in done if b.kind == "remove"),
-        ]
-    )
+    ``batches``; sorted by email."""
+    done = [b for b in batches if b.status == CONFIRMED]
+    removed = [pl.Series(b.emails, dtype=pl.Utf8) for b in done if b.kind == "remove"]
     joining = pl.concat(
-        [
-            pl.DataFrame(schema=SNAPSHOT_SCHEMA),
-            *(_taken_rows(b, all_confirmed) for b in done if b.kind == "add"),
-        ]
-    ).unique("email", keep="last", maintain_order=True)
+        [pl.DataFrame(schema=SNAPSHOT_SCHEMA), *(_taken_rows(b) for b in done if b.kind == "add")]
+    )
+    return _changed(before, pl.concat([forgotten.cast(pl.Utf8), *removed]), joining)
+
+
+def predicted_snapshot(plan: SyncPlan) -> pl.DataFrame:
+    """The snapshot the run leaves if SendGrid confirms every batch whole: the plan's frames,
+    as ``plan_batches`` cut them (removals without a contact id are not sent)."""
+    sent_removals = plan.to_remove.filter(pl.col("contact_id").is_not_null())
+    leaving = pl.concat([plan.to_forget.get_column("email"), sent_removals.get_column("email")])
+    joining = plan.to_add.select(list(SNAPSHOT_SCHEMA)).cast(SNAPSHOT_SCHEMA)  # type: ignore[arg-type]
+    return _changed(plan.snapshot, leaving, joining)
+
+
+def _changed(before: pl.DataFrame, leaving: pl.Series, joining: pl.DataFrame) -> pl.DataFrame:
+    """``before`` without ``leaving``, then ``joining`` upserted as ``confirm_added`` does (a
+    missing contact id keeps the known one); sorted by email. Column-wise throughout."""
     kept = before.select(list(SNAPSHOT_SCHEMA)).filter(~pl.col("email").is_in(leaving.implode()))
     if joining.is_empty():
         return kept
+    emails = joining.get_column("email")
+    if not (emails.is_sorted() and not (emails == emails.shift(1)).any()):
+        joining = joining.unique("email", keep="last").sort("email")
     again = pl.col("email").is_in(joining.get_column("email").implode())
-    known = joining.join(kept.filter(again), on="email", how="left", suffix="_known").select(
-        "email", contact_id=pl.coalesce("contact_id", "contact_id_known")
-    )
-    if not known.get_column("email").is_sorted():
-        known = known.sort("email")
-    return kept.filter(~again).merge_sorted(known, key="email")
+    overlap = kept.filter(again)
+    if not overlap.is_empty():
+        joining = joining.join(overlap, on="email", how="left", suffix="_known").select(
+            "email", contact_id=pl.coalesce("contact_id", "contact_id_known")
+        )
+    return kept.filter(~again).merge_sorted(joining, key="email")
 
 
-def _taken_rows(batch: Batch, all_taken: bool) -> pl.DataFrame:
-    """``email, contact_id`` of an add batch's rows that SendGrid took (refused ones left out,
-    unless ``all_taken``)."""
+def _taken_rows(batch: Batch) -> pl.DataFrame:
+    """``email, contact_id`` of an add batch's rows that SendGrid took (refused ones left out)."""
     rows = pl.DataFrame(
         {"email": batch.emails, "contact_id": batch.contact_ids}, schema=SNAPSHOT_SCHEMA
     )
-    refused = [] if all_taken else list(batch.outcome.get("row_errors") or {})
+    refused = list(batch.outcome.get("row_errors") or {})
     return rows.filter(~pl.col("email").is_in(refused)) if refused else rows
-
-
-def predicted_snapshot(plan: SyncPlan, batches: list[Batch]) -> pl.DataFrame:
-    """The snapshot the run leaves if SendGrid confirms every batch whole."""
-    forgotten = plan.to_forget.get_column("email")
-    return snapshot_after(plan.snapshot, forgotten, batches, all_confirmed=True)
 
 
 def keep_snapshot_copy(

@@ -1,4 +1,5 @@
-"""One run of an activation: lock, (resume or) plan, guard, persist, apply, record.
+"""One run of an activation: lock, (resume or) plan, guard, persist, apply, record (the
+planning itself is ``sync_planning``).
 
 A run is a persisted state machine: ``planned -> (needs_approval) -> applying -> succeeded |
 failed``. The plan is persisted as the run's batches before anything is sent, so approving a
@@ -11,92 +12,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import DestinationError, RunSkipped, WorkbenchError
 
 from . import sync_lock
 from .lists import list_deleted_error, resolve_list, stored_list_exists
-from .run_record import RunRecord, tally, write_skipped
+from .run_record import RunRecord, tally
 from .snapshot_after import keep_snapshot_copy, predicted_snapshot
-from .sync import SyncPlan, guard_problems, plan_sync
 from .sync_apply import Applier
-from .sync_batches import plan_batches
-from .sync_context import (
-    AsOf,
-    Context,
-    SyncOptions,
-    desired_members,
-    list_name_of,
-    open_context,
-)
-from .sync_state import Batch, load_batches, save_batches, unfinished_run
+from .sync_context import AsOf, Context, SyncOptions, list_name_of, open_context
+from .sync_planning import plan_run
+from .sync_state import Batch, load_batches, unfinished_run
 
 if TYPE_CHECKING:
-    import polars as pl
-
-    from workbench.emails import NormalisedEmails
     from workbench.workspace import Workspace
-
-
-def make_plan(
-    ctx: Context,
-    as_of: AsOf,
-    list_id: str | None,
-    snapshot: Future[pl.DataFrame] | None = None,
-    desired: Future[NormalisedEmails] | None = None,
-) -> SyncPlan:
-    """Plan a run against the current snapshot, with the guards' verdict (``snapshot``,
-    ``desired``: the snapshot's read and the segment's evaluation, already under way).
-
-    The snapshot is read from SQLite on a second thread while DuckDB evaluates the segment
-    (both release the GIL): at a million members that hides most of the shorter of the two."""
-    with ThreadPoolExecutor(1, thread_name_prefix="sync-snapshot") as pool:
-        if snapshot is None:
-            snapshot = pool.submit(ctx.ws.store.read_snapshot, ctx.name)
-        normalised = desired_members(ctx, as_of) if desired is None else desired.result()
-        plan = plan_sync(
-            activation=ctx.name,
-            list_name=list_name_of(ctx),
-            list_id=list_id,
-            mode=ctx.settings.mode,
-            normalised=normalised,
-            snapshot=snapshot.result(),
-            client=ctx.client,
-            poll_s=ctx.options.poll_s,
-        )
-    guards = ctx.settings.guards
-    plan.guard_problems.extend(guard_problems(plan, guards.allow_empty, guards.max_remove_fraction))
-    return plan
-
-
-def preview(ws: Workspace, name: str, as_of: AsOf, options: SyncOptions) -> SyncPlan:
-    """The plan a run would apply now; changes nothing anywhere."""
-    ctx = open_context(ws, name, options)
-    list_id = ctx.activation.list_id
-    if list_id and not stored_list_exists(ctx.client, list_id):
-        raise list_deleted_error(list_name_of(ctx), list_id)
-    return make_plan(ctx, as_of, list_id)
-
-
-def plan_fields(plan: SyncPlan) -> dict[str, Any]:
-    """The run record's fields known once the run is planned."""
-    funnel = dict(plan.funnel)
-    return {
-        "segment_size": funnel["members"],
-        "valid_emails": funnel["valid emails"],
-        "unique_emails": funnel["unique after normalisation"],
-        "contacts_matched": funnel["SendGrid contacts"],
-        "funnel": plan.funnel,
-        "planned": plan.counts,
-        "forgotten": plan.to_forget.height,
-        "skipped_by_reason": plan.skipped_by_reason(),
-        "lookup": plan.lookup,
-        "list_name": plan.list_name,
-        "mode": plan.mode,
-        "guard_problems": plan.guard_problems,
-    }
 
 
 def run(
@@ -133,62 +64,10 @@ def run(
             ws.store.update_run(run_id, status="needs_approval", message=message)
             return record(ctx, run_id, started)
         with ThreadPoolExecutor(1, thread_name_prefix="sync-forecast") as pool:
-            predicted = pool.submit(predicted_snapshot, plan, batches)  # while SendGrid works
+            predicted = pool.submit(predicted_snapshot, plan)  # while SendGrid works
             done = apply_run(ctx, run_id, started, list_checked=True, planned=batches)
             keep_snapshot_copy(ws.store, name, plan, batches, predicted)  # read by the next run
         return done
-
-
-def plan_run(
-    ctx: Context, run_id: int, as_of: AsOf, reconcile_first: bool, recreate_list: bool
-) -> tuple[SyncPlan, list[Batch]]:
-    """Check the list, plan, and persist the plan as the run's batches and skipped rows; the
-    plan and its batches (as stored).
-
-    The snapshot is read and the segment evaluated while SendGrid is asked whether the list
-    still exists (0.6 s, 0.3 s and 0.15 s at a million members), except in the rare runs that
-    change the snapshot first: a recreated list forgets it (it is read again), a reconcile
-    corrects it (read after)."""
-    with ThreadPoolExecutor(2, thread_name_prefix="sync-plan") as pool:
-        early = None if reconcile_first else pool.submit(ctx.ws.store.read_snapshot, ctx.name)
-        desired = pool.submit(desired_members, ctx, as_of)
-        had_list = ctx.activation.list_id
-        list_id = checked_list_id(ctx, recreate_list)
-        if had_list and not list_id:
-            early = None  # the deleted list's snapshot was just forgotten: read it again
-        if reconcile_first and list_id:
-            from .reconcile import correct_snapshot
-
-            drift = correct_snapshot(ctx, list_id, desired.result())
-            ctx.ws.store.update_run(run_id, drift=drift)
-        plan = make_plan(ctx, as_of, list_id, early, desired)
-    ctx.ws.store.confirm_removed(ctx.name, plan.to_forget.get_column("email").to_list())
-    write_skipped(ctx.ws.settings.home, run_id, plan.skipped)
-    batches = plan_batches(
-        run_id,
-        plan.to_add,
-        plan.to_remove,
-        max_contacts=ctx.client.upsert_max_contacts,
-        max_bytes=ctx.client.upsert_max_bytes,
-    )
-    save_batches(ctx.ws.store, batches)
-    ctx.ws.store.update_run(run_id, **plan_fields(plan))
-    return plan, batches
-
-
-def checked_list_id(ctx: Context, recreate_list: bool) -> str | None:
-    """The stored list id if the list still exists; a deleted list fails or is forgotten."""
-    list_id = ctx.activation.list_id
-    if not list_id or stored_list_exists(ctx.client, list_id):
-        return list_id
-    if not recreate_list:
-        raise list_deleted_error(list_name_of(ctx), list_id)
-    snapshot = ctx.ws.store.read_snapshot(ctx.name)
-    ctx.ws.store.confirm_removed(ctx.name, snapshot.get_column("email").to_list())
-    config = {**ctx.activation.to_dict(), "list_id": None, "created_by_us": False}
-    ctx.ws.store.save_activation(ctx.name, config)
-    ctx.reload()
-    return None
 
 
 def supersede_waiting_runs(ctx: Context) -> None:
