@@ -124,3 +124,19 @@ def test_snapshots_stored_before_the_tokens_get_one(
     for activation, size in (("weekly", 40), ("monthly", 60)):
         assert store.read_snapshot(activation).height == size
         assert current_copy(store, activation) is not None
+
+
+def test_a_copy_written_ahead_is_put_in_place_only_when_it_fits(store: Store) -> None:
+    store.confirm_added("weekly", rows(300), run_id=1)
+    truth = stored(store, "weekly")
+    wrong = cache.prepare_copy(store.path, "weekly", truth.head(10))
+    assert wrong is not None and wrong.exists()
+    assert not store.cache_snapshot("weekly", truth.head(10), wrong)
+    assert not wrong.exists() and current_copy(store, "weekly") is None
+    ahead = cache.prepare_copy(store.path, "weekly", truth)
+    left_behind = cache.prepare_copy(store.path, "weekly", truth.head(1))  # a killed run's
+    assert store.cache_snapshot("weekly", truth, ahead)
+    copy = current_copy(store, "weekly")
+    assert copy is not None and copy.equals(truth)
+    assert left_behind is not None and not left_behind.exists()
+    assert [p.suffix for p in cache.cache_folder(store.path).iterdir()] == [".arrow"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -106,19 +107,27 @@ class SnapshotsMixin(StoreBase):
             snapshot_cache.write_copy(self.path, activation, token, frame)
         return frame
 
-    def cache_snapshot(self, activation: str, frame: pl.DataFrame) -> bool:
+    def cache_snapshot(
+        self, activation: str, frame: pl.DataFrame, prepared: Path | None = None
+    ) -> bool:
         """Keep ``frame`` as the columnar copy of ``activation``'s current snapshot, for a
         caller that knows it is exactly what the store holds (a sync run, under the
-        activation's lock, from the snapshot it read and the changes it confirmed). Checked
-        against the stored row count; False (and nothing kept) when it differs."""
+        activation's lock, from the snapshot it read and the changes it confirmed; it may
+        have written the copy already: ``prepared``, from ``store_snapshot_cache.prepare_copy``).
+        Checked against the stored row count; False (and nothing kept) when it differs."""
         with self._reading() as con:
             token = snapshot_cache.token_of(con, activation)
             rows = con.execute(
                 "SELECT count(*) FROM snapshot_members WHERE activation = ?", (activation,)
             ).fetchall()
         if token is None or rows[0][0] != frame.height:
+            if prepared is not None:
+                prepared.unlink(missing_ok=True)
             return False
-        snapshot_cache.write_copy(self.path, activation, token, frame)
+        if prepared is None:
+            snapshot_cache.write_copy(self.path, activation, token, frame)
+        else:
+            snapshot_cache.install_copy(self.path, activation, token, prepared)
         return True
 
     def _snapshot_rows(self, activation: str) -> pl.DataFrame:

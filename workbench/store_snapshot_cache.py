@@ -79,18 +79,40 @@ def read_copy(state_path: Path, activation: str, token: str) -> pl.DataFrame | N
     return frame
 
 
-def write_copy(state_path: Path, activation: str, token: str, frame: pl.DataFrame) -> None:
-    """Keep ``frame`` as the copy for ``token`` and delete the activation's older copies. A
-    failure only costs speed: it is logged, never raised."""
-    path = copy_path(state_path, activation, token)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def prepare_copy(state_path: Path, activation: str, frame: pl.DataFrame) -> Path | None:
+    """Write ``frame`` as a copy not yet in use (``install_copy`` puts it in place once it is
+    known to be current); its path, or None when it could not be written (logged)."""
+    folder = cache_folder(state_path)
+    prepared = folder / f".{_prefix(activation)}-{os.getpid()}-{secrets.token_hex(4)}.prepared"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame.select(list(SNAPSHOT_SCHEMA)).write_ipc(temporary)
-        os.replace(temporary, path)
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.select(list(SNAPSHOT_SCHEMA)).write_ipc(prepared)
+    except OSError as exc:
+        log.warning("could not keep a copy of the snapshot of %s: %s", activation, exc)
+        prepared.unlink(missing_ok=True)
+        return None
+    return prepared
+
+
+def install_copy(state_path: Path, activation: str, token: str, prepared: Path) -> None:
+    """Make the prepared copy the copy for ``token`` (a rename) and delete the activation's
+    other copies, and any copy another process prepared and left behind."""
+    path = copy_path(state_path, activation, token)
+    try:
+        os.replace(prepared, path)
         for old in path.parent.glob(f"{_prefix(activation)}-*.arrow"):
             if old != path:
                 old.unlink(missing_ok=True)
+        for left in path.parent.glob(f".{_prefix(activation)}-*.prepared"):
+            left.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("could not keep a copy of the snapshot of %s: %s", activation, exc)
-        temporary.unlink(missing_ok=True)
+        prepared.unlink(missing_ok=True)
+
+
+def write_copy(state_path: Path, activation: str, token: str, frame: pl.DataFrame) -> None:
+    """Keep ``frame`` as the copy for ``token`` and delete the activation's older copies. A
+    failure only costs speed: it is logged, never raised."""
+    prepared = prepare_copy(state_path, activation, frame)
+    if prepared is not None:
+        install_copy(state_path, activation, token, prepared)

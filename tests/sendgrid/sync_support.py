@@ -96,7 +96,8 @@ class World:
             ).fetchall()
         copy = snapshot_cache.read_copy(store.path, self.name, token) if token else None
         truth = pl.DataFrame(rows, schema=snapshot_cache.SNAPSHOT_SCHEMA, orient="row")
-        return copy is not None and copy.equals(truth)
+        left = list(snapshot_cache.cache_folder(store.path).glob(".*.prepared"))
+        return copy is not None and copy.equals(truth) and not left
 
     def expected(self, ids: set[int]) -> set[str]:
         """Who a clean run puts on the list for segment ``ids``: contacts among their emails."""

@@ -20,7 +20,7 @@ from workbench.errors import DestinationError, RunSkipped, WorkbenchError
 from . import sync_lock
 from .lists import list_deleted_error, resolve_list, stored_list_exists
 from .run_record import RunRecord, tally
-from .snapshot_after import keep_snapshot_copy, predicted_snapshot
+from .snapshot_after import forecast, keep_snapshot_copy
 from .sync_apply import Applier
 from .sync_context import AsOf, Context, SyncOptions, list_name_of, open_context
 from .sync_planning import plan_run
@@ -64,7 +64,7 @@ def run(
             ws.store.update_run(run_id, status="needs_approval", message=message)
             return record(ctx, run_id, started)
         with ThreadPoolExecutor(1, thread_name_prefix="sync-forecast") as pool:
-            predicted = pool.submit(predicted_snapshot, plan)  # while SendGrid works
+            predicted = pool.submit(forecast, ws.store, name, plan)  # while SendGrid works
             done = apply_run(ctx, run_id, started, list_checked=True, planned=batches)
             keep_snapshot_copy(ws.store, name, plan, batches, predicted)  # read by the next run
         return done
