@@ -3,13 +3,18 @@ of at most 100 contact ids.
 
 Additions are cut column-wise: each contact's upsert entry (JSON text from the planner) counts
 its bytes once, the cumulative sums of bytes and contacts are searched for each cut, and a
-batch's ``entries_json`` is its entries joined and its rows are JSON text written by polars
-(``Batch.rows_json``): no per-row Python work at a million rows. All rows
+batch's ``entries_json`` is its entries joined and its rows are JSON text (``Batch.rows_json``):
+no per-row Python work at a million rows. When no email or contact id needs a JSON escape (the
+usual case, tested on each batch's joined text), each batch's rows are its slice of the columns
+joined as text, byte for byte what polars' ``json_encode`` writes (2-3x faster at 933k rows);
+otherwise polars encodes them. All rows
 of one contact (a contact matched through several emails) stay in one batch, so confirming a
 batch never records a member whose upsert is in another batch.
 """
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
@@ -53,6 +58,49 @@ def add_batches(
     sizes = np.where(first, rows.get_column("entry").str.len_bytes().to_numpy() + 2, 0)
     budget = max_bytes - json_size(upsert_body("x" * LIST_ID_CHARS, []))
     cuts = _cuts(np.cumsum(sizes), np.cumsum(first), budget, max_contacts)
+    batches = []
+    for seq, (start, end) in enumerate(pairwise(cuts)):
+        batch = _joined_batch(run_id, seq, rows.slice(start, end - start))
+        if batch is None:  # a text needs escapes: polars encodes them all, as it always did
+            return _encoded_batches(run_id, rows, cuts)
+        batches.append(batch)
+    return batches
+
+
+def _joined_batch(run_id: int, seq: int, part: pl.DataFrame) -> Batch | None:
+    """The add batch of ``part``, its rows' texts joined column-wise; None when an email or
+    contact id is missing or needs a JSON escape (polars then encodes every batch)."""
+    texts = []
+    for name in ("email", "contact_id"):
+        column = part.get_column(name)
+        text = column.str.join('","').item()
+        if column.null_count() or not _plain_joined(text, column.len()):
+            return None
+        texts.append(text)
+    entries = part.get_column("entry").filter(part.get_column("first_of_contact"))
+    return Batch(
+        run_id,
+        seq,
+        "add",
+        entries_json=f"[{entries.str.join(', ').item()}]",
+        rows_json=f'{{"emails":["{texts[0]}"],"contact_ids":["{texts[1]}"]}}',
+    )
+
+
+def _plain_joined(text: str, count: int) -> bool:
+    """Whether ``count`` values joined by ``","`` are JSON text as is: printable ASCII, and
+    no ``"`` but the separators' nor ``\\`` (the test ``plain_json_column`` makes)."""
+    return (
+        text.isascii()
+        and text.count('"') == 2 * (count - 1)
+        and "\\" not in text
+        and "\x7f" not in text
+        and int(np.frombuffer(text.encode("ascii"), np.uint8).min(initial=0x20)) >= 0x20
+    )
+
+
+def _encoded_batches(run_id: int, rows: pl.DataFrame, cuts: list[int]) -> list[Batch]:
+    """The add batches of ``rows`` cut at ``cuts``, their rows encoded by polars."""
     numbered = rows.with_columns(
         batch=pl.Series(np.repeat(np.arange(len(cuts) - 1), np.diff(cuts)))
     )
@@ -71,13 +119,19 @@ def add_batches(
 def _contacts_together(to_add: pl.DataFrame) -> pl.DataFrame:
     """The rows in their order, except that later rows of a contact follow its first row;
     ``first_of_contact`` marks the row that carries the contact's entry."""
-    if to_add.get_column("contact_id").n_unique() == to_add.height:  # one row per contact
+    if _all_distinct(to_add.get_column("contact_id")):  # one row per contact
         return to_add.with_columns(first_of_contact=pl.lit(True))
     numbered = to_add.with_row_index("row").with_columns(
         first=pl.col("row").min().over("contact_id")
     )
     numbered = numbered.sort("first", "row")
     return numbered.with_columns(first_of_contact=pl.col("row") == pl.col("first"))
+
+
+def _all_distinct(values: pl.Series) -> bool:
+    """Whether no value repeats. Distinct 64-bit hashes prove it at once (counting 933k
+    distinct hashes takes a tenth of counting the texts); repeated hashes are checked."""
+    return values.hash().n_unique() == values.len() or values.n_unique() == values.len()
 
 
 def _cuts(cum_bytes: np.ndarray, cum_contacts: np.ndarray, budget: int, most: int) -> list[int]:
