@@ -225,3 +225,12 @@ def test_distinct_ids_are_told_from_repeated_ones() -> None:
     assert not _all_distinct(pl.Series([*ids, "id-17"]))
     assert not _all_distinct(pl.Series([*ids, None, None]))
     assert _all_distinct(pl.Series([*ids, None]))
+
+
+def test_blank_cells_are_null_and_emails_lower_case_as_they_were() -> None:
+    cells = [" ", "\u00a0\u2003", "", "  A@X.org ", "İ@X.ORG", "Ünï@X.org"]
+    rows = "".join(f'"{cell}",{n}\r\n' for n, cell in enumerate(cells))
+    frame = export_frame(gzip.compress(("EMAIL,CONTACT_ID\r\n" + rows).encode()), "csv")
+    assert frame.get_column("email").to_list() == [
+        None, None, None, "  a@x.org ", "i̇@x.org", "ünï@x.org"
+    ]  # fmt: skip

@@ -110,10 +110,9 @@ def _typed_column(frame: pl.DataFrame, name: str) -> pl.Expr:
         empty = pl.lit([], dtype=pl.List(pl.String)) if name in _MULTI_VALUED else pl.lit(None)
         return empty.cast(CONTACT_SCHEMA[name]).alias(name)
     text = pl.col(name)
-    if name == "email":
-        text = text.str.to_lowercase()
-    if name not in _MULTI_VALUED:
-        return pl.when(text.str.strip_chars() == "").then(None).otherwise(text).alias(name)
+    if name not in _MULTI_VALUED:  # blank read before lower case: the same cells, half the time
+        lower = text.str.to_lowercase() if name == "email" else text
+        return pl.when(text.str.strip_chars() == "").then(None).otherwise(lower).alias(name)
     if name == "alternate_emails":
         text = text.str.to_lowercase()
     parts = text.fill_null("").str.split(",").list.eval(pl.element().str.strip_chars())
