@@ -57,7 +57,8 @@ def add_batches(
     first = rows.get_column("first_of_contact").to_numpy()
     sizes = np.where(first, rows.get_column("entry").str.len_bytes().to_numpy() + 2, 0)
     budget = max_bytes - json_size(upsert_body("x" * LIST_ID_CHARS, []))
-    cuts = _cuts(np.cumsum(sizes), np.cumsum(first), budget, max_contacts)
+    cum_bytes = np.cumsum(sizes, dtype=np.int64)  # searched with an int: unsigned copied the array
+    cuts = _cuts(cum_bytes, np.cumsum(first, dtype=np.int64), budget, max_contacts)
     batches = []
     for seq, (start, end) in enumerate(pairwise(cuts)):
         batch = _joined_batch(run_id, seq, rows.slice(start, end - start))
