@@ -195,7 +195,9 @@ def _texts(batches: list[Batch]) -> list[tuple[str, str]]:
     return [(b.payload().split("\n")[0], b.entries_json) for b in batches]
 
 
-@pytest.mark.parametrize("odd_at", [None, 0, 1_999], ids=["plain", "first-row", "last-batch"])
+@pytest.mark.parametrize(
+    "odd_at", [None, 0, 1, 2, 3, 4, 1_997], ids=["plain", *ODD_EMAILS[:5], "last-batch"]
+)
 def test_joined_batch_rows_are_the_bytes_polars_encodes(odd_at: int | None) -> None:
     to_add = _to_add(2_000, odd_at)
     batches = add_batches(1, to_add, 300, 6_000_000)
