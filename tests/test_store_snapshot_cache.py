@@ -140,3 +140,15 @@ def test_a_copy_written_ahead_is_put_in_place_only_when_it_fits(store: Store) ->
     assert copy is not None and copy.equals(truth)
     assert left_behind is not None and not left_behind.exists()
     assert [p.suffix for p in cache.cache_folder(store.path).iterdir()] == [".arrow"]
+
+
+def test_a_change_that_changes_nothing_keeps_the_copy(store: Store) -> None:
+    store.confirm_added("weekly", rows(200), run_id=1)
+    store.read_snapshot("weekly")
+    before = current_copy(store, "weekly")
+    store.confirm_removed("weekly", [])  # a run with nothing to forget
+    store.confirm_removed("weekly", ["nobody@example.com"])
+    assert current_copy(store, "weekly") is not None and before is not None
+    store.confirm_added("weekly", [("new@example.com", "id-new")], run_id=2)
+    assert current_copy(store, "weekly") is None  # a real change: the copy is stale
+    assert store.read_snapshot("weekly").height == 201

@@ -151,14 +151,14 @@ class SnapshotsMixin(StoreBase):
         of a Python round trip per row (a 30,000-row batch costs a third less CPU, and the
         GIL is free while SQLite works)."""
         with self.transaction() as con:
-            con.execute(_CONFIRM_ADDED, (activation, run_id, json.dumps(rows)))
-            snapshot_cache.renew_token(con, activation)
+            if con.execute(_CONFIRM_ADDED, (activation, run_id, json.dumps(rows))).rowcount:
+                snapshot_cache.renew_token(con, activation)
 
     def confirm_removed(self, activation: str, emails: list[str]) -> None:
         """Forget members SendGrid confirmed as removed (idempotent)."""
         with self.transaction() as con:
-            con.execute(_CONFIRM_REMOVED, (activation, json.dumps(emails)))
-            snapshot_cache.renew_token(con, activation)
+            if con.execute(_CONFIRM_REMOVED, (activation, json.dumps(emails))).rowcount:
+                snapshot_cache.renew_token(con, activation)  # nothing gone: the copy holds
 
 
 _CONFIRM_ADDED = (

@@ -84,8 +84,8 @@ class World:
 
     def snapshot_copy_is_exact(self) -> bool:
         """Whether the run left a columnar copy of the snapshot for the next run, equal to the
-        snapshot in SQLite (read row by row here). Ask before anything reads the snapshot: a
-        read would keep a copy of its own."""
+        snapshot in SQLite (read row by row here), or the snapshot never held anyone. Ask
+        before anything reads the snapshot: a read would keep a copy of its own."""
         store = self.ws.store
         with closing(sqlite3.connect(store.path)) as con:
             token = snapshot_cache.token_of(con, self.name)
@@ -97,6 +97,8 @@ class World:
         copy = snapshot_cache.read_copy(store.path, self.name, token) if token else None
         truth = pl.DataFrame(rows, schema=snapshot_cache.SNAPSHOT_SCHEMA, orient="row")
         left = list(snapshot_cache.cache_folder(store.path).glob(".*.prepared"))
+        if token is None and truth.is_empty():  # never changed: nothing to read either way
+            return not left
         return copy is not None and copy.equals(truth) and not left
 
     def expected(self, ids: set[int]) -> set[str]:
