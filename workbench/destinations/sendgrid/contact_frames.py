@@ -240,12 +240,17 @@ def plain_json_column(column: pl.Series) -> bool:
     """Whether JSON writes every value of the text ``column`` as is: printable ASCII but
     ``"`` and ``\\`` (nulls count as plain). One pass over the values joined into one text,
     ~3x faster than matching each of a million rows (the row test decides the same rows)."""
-    text = column.str.join("").cast(pl.Binary).item() or b""
-    return (
-        text.isascii()
-        and not any(char in text for char in (b'"', b"\\", b"\x7f"))
-        and (not text or int(np.frombuffer(text, np.uint8).min()) >= 0x20)
-    )
+    return plain_json_text(column.str.join("").cast(pl.Binary).item() or b"")
+
+
+def plain_json_text(text: bytes, quotes: int = 0) -> bool:
+    """Whether ``text`` is printable ASCII without ``\\`` and with exactly ``quotes`` ``"``
+    (those a caller put there as separators): JSON then writes it as is."""
+    if not text.isascii() or b"\\" in text or b"\x7f" in text:
+        return False
+    codes = np.frombuffer(text, np.uint8)
+    found = int(np.count_nonzero(codes == 0x22))  # twice as fast as bytes.count
+    return found == quotes and int(codes.min(initial=0x20)) >= 0x20
 
 
 def with_entries(contacts: pl.DataFrame) -> pl.DataFrame:

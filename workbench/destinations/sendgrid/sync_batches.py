@@ -22,6 +22,7 @@ import polars as pl
 from workbench.errors import InvalidRequest
 
 from .batching import REMOVE_MAX_IDS, chunks, json_size, upsert_body
+from .contact_frames import plain_json_text
 from .sync_state import Batch
 
 LIST_ID_CHARS = 36  # SendGrid list ids are UUIDs: the body overhead is sized for one
@@ -75,7 +76,9 @@ def _joined_batch(run_id: int, seq: int, part: pl.DataFrame) -> Batch | None:
     for name in ("email", "contact_id"):
         column = part.get_column(name)
         text = column.str.join('","').item()
-        if column.null_count() or not _plain_joined(text, column.len()):
+        quotes = 2 * (column.len() - 1)  # the separators'
+        plain = text.isascii() and plain_json_text(text.encode("ascii"), quotes)
+        if column.null_count() or not plain:
             return None
         texts.append(text)
     entries = part.get_column("entry").filter(part.get_column("first_of_contact"))
@@ -86,16 +89,6 @@ def _joined_batch(run_id: int, seq: int, part: pl.DataFrame) -> Batch | None:
         entries_json=f"[{entries.str.join(', ').item()}]",
         rows_json=f'{{"emails":["{texts[0]}"],"contact_ids":["{texts[1]}"]}}',
     )
-
-
-def _plain_joined(text: str, count: int) -> bool:
-    """Whether ``count`` values joined by ``","`` are JSON text as is: printable ASCII, and
-    no ``"`` but the separators' nor ``\\`` (the test ``plain_json_column`` makes)."""
-    if not text.isascii() or "\\" in text or "\x7f" in text:
-        return False
-    codes = np.frombuffer(text.encode("ascii"), np.uint8)
-    quotes = int(np.count_nonzero(codes == 0x22))  # twice as fast as str.count
-    return quotes == 2 * (count - 1) and int(codes.min(initial=0x20)) >= 0x20
 
 
 def _encoded_batches(run_id: int, rows: pl.DataFrame, cuts: list[int]) -> list[Batch]:
