@@ -51,17 +51,23 @@ def export_frame(data: bytes, file_type: str) -> pl.DataFrame:
     """The contacts of one downloaded export file (gzip or plain, CSV or JSON lines)."""
     if file_type != "csv":  # JSON exports are not what a sync asks for: the simple path
         return contacts_frame(parse_export(data, file_type))
-    frame = _read_csv(data)
+    return csv_contacts(data, wanted_columns(data))
+
+
+def csv_contacts(data: bytes, columns: list[str] | None) -> pl.DataFrame:
+    """The contacts of a CSV export (gzip or plain) in ``CONTACT_SCHEMA``, reading only
+    ``columns`` (see :func:`wanted_columns`; None: every column)."""
+    frame = _read_csv(data, columns)
     frame = frame.rename({name: _column_name(name) for name in frame.columns})
     return _typed(frame)
 
 
-def _read_csv(data: bytes) -> pl.DataFrame:
+def _read_csv(data: bytes, columns: list[str] | None) -> pl.DataFrame:
     """The CSV (gzip or plain) as text columns. Polars decompresses gzip itself, faster than
     ``gzip.decompress`` and without a second copy of a 100 MB file in Python."""
     try:
         try:
-            return _csv_columns(data, _wanted_columns(data))
+            return _csv_columns(data, columns)
         except pl.exceptions.ColumnNotFoundError:  # the header read alone misled: read it all
             return _csv_columns(data, None)
     except OSError as exc:  # polars' words for a broken gzip stream
@@ -74,7 +80,7 @@ def _csv_columns(data: bytes, columns: list[str] | None) -> pl.DataFrame:
     return pl.read_csv(data, infer_schema=False, truncate_ragged_lines=True, columns=columns)
 
 
-def _wanted_columns(data: bytes) -> list[str] | None:
+def wanted_columns(data: bytes) -> list[str] | None:
     """The CSV's columns that ``CONTACT_SCHEMA`` reads, as polars names them (the others,
     names and dates, are never parsed: ~0.1 s of 0.35 s at a million rows); None (read every
     column, as before) when the header is not plain: quoted, duplicated or not found."""
@@ -144,17 +150,21 @@ def contacts_by_address(contacts: pl.DataFrame) -> pl.DataFrame:
     primary = contacts.with_columns(address=pl.col("email")).filter(usable)
     if not _has_alternates(contacts) and primary.get_column("address").n_unique() == primary.height:
         return primary  # the common case: one address per contact, all distinct
-    numbered = contacts.with_row_index("row")
+    first = addresses_in_order(contacts).unique(subset="address", keep="first", maintain_order=True)
+    return first.join(contacts.with_row_index("row"), on="row", how="left").drop("row")
+
+
+def addresses_in_order(contacts: pl.DataFrame) -> pl.DataFrame:
+    """``row, address``: each contact's addresses (primary, then alternates in their order),
+    contact after contact; nulls and "" left out. ``row``: the contact's row number."""
+    numbered = contacts.select("email", "alternate_emails").with_row_index("row")
     addresses = pl.concat(
         [
-            numbered.select("row", address="email", pos=pl.lit(0, pl.UInt32)),
-            numbered.select("row", address="alternate_emails", pos=pl.lit(1, pl.UInt32)).explode(
-                "address"
-            ),
+            numbered.select("row", address="email"),
+            numbered.select("row", address="alternate_emails").explode("address"),
         ]
-    ).sort("row", "pos", maintain_order=True)
-    first = addresses.filter(usable).unique(subset="address", keep="first", maintain_order=True)
-    return first.drop("pos").join(numbered, on="row", how="left").drop("row")
+    ).sort("row", maintain_order=True)  # stable: a contact's primary before its alternates
+    return addresses.filter(pl.col("address").is_not_null() & (pl.col("address") != ""))
 
 
 def _has_alternates(contacts: pl.DataFrame) -> bool:
@@ -170,7 +180,7 @@ def matches_of(emails: pl.Series, contacts: pl.DataFrame) -> pl.DataFrame:
     matters is shared and the answer is the one :func:`contacts_by_address` gives, without
     counting a million distinct addresses first."""
     if not _has_alternates(contacts):
-        found = _match_rows(_joined_on_primary(emails, contacts))
+        found = match_rows(_joined_on_primary(emails, contacts))
         matched = found.get_column("email")
         if not (matched == matched.shift(1)).any():
             return found
@@ -224,10 +234,10 @@ def matches_from_lookup(emails: pl.Series, found: dict[str, Contact]) -> pl.Data
 
 def _matches(emails: pl.Series, by_address: pl.DataFrame) -> pl.DataFrame:
     wanted = emails.rename("address").to_frame()
-    return _match_rows(wanted.join(by_address.rechunk(), on="address", maintain_order="left"))
+    return match_rows(wanted.join(by_address.rechunk(), on="address", maintain_order="left"))
 
 
-def _match_rows(found: pl.DataFrame) -> pl.DataFrame:
+def match_rows(found: pl.DataFrame) -> pl.DataFrame:
     """``email, contact_id, entry`` of joined rows (``address`` plus the contact's columns)."""
     return (
         with_entries(found)
