@@ -152,7 +152,7 @@ def test_the_export_starts_before_the_diff_only_when_the_diff_cannot_change_the_
         assert world.sandbox.admin.request_log() == []  # nothing asked of SendGrid
         started = early_export(pool, client, 501, poll_s=0.05)
         assert started is not None
-        contacts = started.result()
+        contacts = client.read_export(started.result())
     assert set(contacts.get_column("email").to_list()) >= set(world.contacts)
 
 

@@ -6,6 +6,7 @@ over."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +31,7 @@ FIRST = set(range(1, 151))
 SECOND = set(range(60, 330))
 REPO = Path(workbench.__file__).resolve().parents[1]
 WORKER = """
+import json
 import sys
 from pathlib import Path
 from workbench import activations
@@ -36,23 +39,28 @@ from workbench.config import Settings
 from workbench.destinations.sendgrid.sync_context import SyncOptions
 from workbench.workspace import Workspace
 
-home, warehouse, name = sys.argv[1:4]
+home, warehouse, name, client = sys.argv[1:5]
 ws = Workspace(Settings(home=Path(home), warehouse=Path(warehouse)))
 options = SyncOptions(poll_s=0.02, heartbeat_s=0.2,
-                      client={"backoff": 0.01, "backoff_cap": 0.05, "upsert_max_contacts": 7})
+                      client={"backoff": 0.01, "backoff_cap": 0.05, **json.loads(client)})
 print("started", flush=True)
 print(activations.run(ws, name, approve=True, options=options).status, flush=True)
 """
 
 
-def start_worker(world: World, tmp_path: Path) -> subprocess.Popen[str]:
-    """Run the activation in another process; returns once its imports are done."""
+def start_worker(
+    world: World, tmp_path: Path, client: dict[str, Any] | None = None
+) -> subprocess.Popen[str]:
+    """Run the activation in another process (its client options: 7 contacts per upsert,
+    or ``client``); returns once its imports are done."""
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     env = {k: v for k, v in os.environ.items() if k != "SENDGRID_API_KEY"}
     env["PYTHONPATH"] = str(REPO)
     settings = world.ws.settings
+    options = json.dumps(client or {"upsert_max_contacts": 7})
     args = [sys.executable, str(script), str(settings.home), str(settings.warehouse), world.name]
+    args.append(options)
     process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "started"

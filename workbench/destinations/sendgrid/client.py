@@ -55,6 +55,7 @@ from .removal import RemovalResult, remove_batch
 from .transport import JsonText, Transport, fill_path
 
 LISTS_PAGE_SIZE = 1000
+EXPORT_CHUNK_ROWS = (40_000, 200_000)  # a streamed export's first frame, then the others
 _MAX_PAGES = 2000
 
 
@@ -82,6 +83,7 @@ class SendGridClient(ExportsMixin):
         upsert_max_contacts: int = UPSERT_MAX_CONTACTS,
         upsert_max_bytes: int = UPSERT_MAX_BYTES,
         lists_page_size: int = LISTS_PAGE_SIZE,
+        export_chunk_rows: tuple[int, int] = EXPORT_CHUNK_ROWS,
     ) -> None:
         api_key = api_key.reveal() if isinstance(api_key, Secret) else api_key
         if not api_key or not api_key.strip():
@@ -94,6 +96,7 @@ class SendGridClient(ExportsMixin):
         self.upsert_max_contacts = upsert_max_contacts
         self.upsert_max_bytes = upsert_max_bytes
         self.lists_page_size = lists_page_size
+        self.export_chunk_rows = export_chunk_rows  # contacts per export frame: first, then
         self._masked_key = mask_secret(api_key)
 
     def __repr__(self) -> str:

@@ -102,14 +102,14 @@ def keep_snapshot_copy(
     activation: str,
     plan: SyncPlan,
     batches: list[Batch],
-    predicted: Future[Forecast] | None = None,
+    predicted: Future[Forecast] | Forecast | None = None,
 ) -> bool:
     """Keep the columnar copy of the snapshot a run left (the caller holds the activation's
     lock, so nobody else changed it); False when the store's row count disagrees. Only ever
     a matter of speed: a failure is logged, and the next read goes to SQLite."""
     clean = all(b.status == CONFIRMED and not b.outcome.get("row_errors") for b in batches)
     try:
-        ahead = predicted.result() if predicted is not None else None
+        ahead = predicted.result() if isinstance(predicted, Future) else predicted
         if ahead is not None and clean:
             return store.cache_snapshot(activation, ahead.frame, ahead.prepared)
         if ahead is not None and ahead.prepared is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from workbench.diff import diff_members
+from workbench.diff import MembershipDiff, diff_members
 from workbench.emails import NormalisedEmails
 
 from .batching import SEARCH_MAX_EMAILS
@@ -101,32 +101,33 @@ def find_contacts(
     client: SendGridClient,
     emails: pl.Series,
     poll_s: float,
-    export: Future[pl.DataFrame] | None = None,
+    export: Future[list[str]] | None = None,
 ) -> tuple[pl.DataFrame, set[str], str]:
     """``email, contact_id, entry`` of the ``emails`` that are contacts (by primary or
     alternate email, in the order of ``emails``), the refused emails, and the path taken.
 
-    ``export``: the account's export, already under way (``early_export``)."""
-    path = lookup_path(emails.len())
+    ``export``: the URLs of the account's export, already under way (``early_export``): it
+    is read whatever ``lookup_path`` says, as it is paid for."""
     if emails.is_empty():
         return pl.DataFrame(schema=MATCH_SCHEMA), set(), "none"
-    if path == "search":
+    if export is None and lookup_path(emails.len()) == "search":
         result = client.search_emails(emails.to_list())
-        return matches_from_lookup(emails, result.found), result.invalid, path
-    contacts = export.result() if export is not None else client.export_frame(poll_s=poll_s)
-    return matches_of(emails, contacts), set(), path
+        return matches_from_lookup(emails, result.found), result.invalid, "search"
+    urls = export.result() if export is not None else client.export_urls(poll_s=poll_s)
+    return matches_of(emails, client.read_export(urls)), set(), "export"
 
 
 def early_export(
     pool: ThreadPoolExecutor, client: SendGridClient, fewest_lookups: int, poll_s: float
-) -> Future[pl.DataFrame] | None:
-    """The account's export, started on ``pool`` before the diff when the lookups will take
-    the export path whatever the diff finds: at least ``fewest_lookups`` emails (desired minus
-    snapshot) are not confirmed yet. A first run at a million members so asks for its export
-    while the diff runs (0.3-0.4 s), not after it; None when the diff must decide."""
+) -> Future[list[str]] | None:
+    """The account's export (its URLs once ready), started on ``pool`` before the diff when
+    the lookups will take the export path whatever the diff finds: at least
+    ``fewest_lookups`` emails (desired minus snapshot) are not confirmed yet. A first run at a
+    million members so asks for its export while the diff runs (0.3-0.4 s), not after it;
+    None when the diff must decide."""
     if lookup_path(max(fewest_lookups, 0)) != "export":
         return None
-    return pool.submit(client.export_frame, poll_s=poll_s)
+    return pool.submit(client.export_urls, poll_s=poll_s)
 
 
 def dropped_as_skipped(normalised: NormalisedEmails) -> pl.DataFrame:
@@ -135,6 +136,61 @@ def dropped_as_skipped(normalised: NormalisedEmails) -> pl.DataFrame:
     return dropped.select(
         email=pl.col("raw_email").fill_null(""), reason=pl.col("reason").cast(pl.String)
     )
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A plan up to its lookups: the members, the snapshot, their diff, and the account's
+    export when it is already under way (``early_export``)."""
+
+    activation: str
+    list_name: str
+    list_id: str | None
+    mode: str
+    normalised: NormalisedEmails
+    snapshot: pl.DataFrame
+    diff: MembershipDiff
+    export: Future[list[str]] | None
+
+    @property
+    def candidates(self) -> pl.Series:
+        """The unique emails not confirmed on the list yet: to look up."""
+        return self.diff.to_add.get_column("email")
+
+    @property
+    def streams(self) -> bool:
+        """Whether its adds can be sent while the export is still read: the lookups read the
+        export under way, and nothing leaves (so no guard can stop the plan once the contacts
+        are known: an empty segment has no candidate, and removals come only from leavers, or
+        in mirror mode from an existing list's membership)."""
+        return (
+            self.export is not None
+            and not self.candidates.is_empty()
+            and self.diff.to_remove.is_empty()
+            and not (self.mode == "mirror" and self.list_id)
+        )
+
+
+def draft_plan(
+    pool: ThreadPoolExecutor,
+    client: SendGridClient,
+    poll_s: float,
+    *,
+    activation: str,
+    list_name: str,
+    list_id: str | None,
+    mode: str,
+    normalised: NormalisedEmails,
+    snapshot: pl.DataFrame,
+    export: Future[list[str]] | None = None,
+) -> Draft:
+    """Diff the members against the snapshot, the export started first on ``pool`` when the
+    lookups will read one whatever the diff finds (``export``: started even earlier)."""
+    desired = normalised.valid.select("email")
+    if export is None:
+        export = early_export(pool, client, desired.height - snapshot.height, poll_s)
+    diff = diff_members(desired, snapshot)
+    return Draft(activation, list_name, list_id, mode, normalised, snapshot, diff, export)
 
 
 def plan_sync(
@@ -149,17 +205,40 @@ def plan_sync(
     poll_s: float = 5.0,
 ) -> SyncPlan:
     """Plan one run (reads SendGrid, writes nothing); see the module docstring."""
-    desired = normalised.valid.select("email")
     with ThreadPoolExecutor(1, thread_name_prefix="sync-export") as pool:
-        export = early_export(pool, client, desired.height - snapshot.height, poll_s)
-        diff = diff_members(desired, snapshot)
-        candidates = diff.to_add.get_column("email")
-        to_add, refused, path = find_contacts(client, candidates, poll_s, export)
-    skipped = pl.concat([dropped_as_skipped(normalised), lookup_skips(candidates, to_add, refused)])
+        draft = draft_plan(
+            pool,
+            client,
+            poll_s,
+            activation=activation,
+            list_name=list_name,
+            list_id=list_id,
+            mode=mode,
+            normalised=normalised,
+            snapshot=snapshot,
+        )
+        to_add, refused, path = find_contacts(client, draft.candidates, poll_s, draft.export)
+    return finish_plan(draft, to_add, refused, path, client, poll_s)
+
+
+def finish_plan(
+    draft: Draft,
+    to_add: pl.DataFrame,
+    refused: set[str],
+    path: str,
+    client: SendGridClient,
+    poll_s: float,
+) -> SyncPlan:
+    """The plan, once the lookups found the contacts ``to_add`` (``email, contact_id, entry``)
+    and ``refused`` emails SendGrid will not take, by ``path``."""
+    diff, snapshot, normalised = draft.diff, draft.snapshot, draft.normalised
+    skipped = pl.concat(
+        [dropped_as_skipped(normalised), lookup_skips(draft.candidates, to_add, refused)]
+    )
     leavers = diff.to_remove.select("email", "contact_id")
     keep = pl.concat([diff.unchanged.get_column("contact_id"), to_add.get_column("contact_id")])
-    if mode == "mirror" and list_id:
-        to_remove = mirror_removals(client, list_id, keep, snapshot, poll_s)
+    if draft.mode == "mirror" and draft.list_id:
+        to_remove = mirror_removals(client, draft.list_id, keep, snapshot, poll_s)
     else:
         kept = kept_leavers(leavers, keep).implode()
         to_remove = leavers.filter(~pl.col("contact_id").is_in(kept))
@@ -172,10 +251,10 @@ def plan_sync(
         ("will be on the list", matched),
     ]
     return SyncPlan(
-        activation=activation,
-        list_name=list_name,
-        list_id=list_id,
-        mode=mode,
+        activation=draft.activation,
+        list_name=draft.list_name,
+        list_id=draft.list_id,
+        mode=draft.mode,
         funnel=funnel,
         to_add=to_add,
         to_remove=to_remove,

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import DestinationError, RemoteNotFound
 from workbench.store import Store
@@ -40,6 +40,9 @@ from .models import ImportJob
 from .polling import rows_done
 from .sync_batches import plan_batches
 from .sync_state import FAILED, PENDING, SENDING, SENT, Batch, confirm_batch, set_status
+
+if TYPE_CHECKING:
+    from .sync_stream import BatchFeed
 
 __all__ = ["Applier", "ApplyOutcome", "plan_batches", "rows_of_refused"]
 
@@ -76,18 +79,25 @@ class Applier:
         self._times: dict[int, dict[str, float]] = {}  # seq -> SendGrid's times, when seen
         self._concluded: list[Future[None]] = []  # finished batches, confirmed in this order
         self._behind = self._speculated = False  # see _poll_round
+        self._fed: BatchFeed | None = None
 
-    def apply(self, batches: list[Batch]) -> ApplyOutcome:
-        """Send every unsent batch and follow every job (see the module docstring)."""
+    def apply(self, batches: list[Batch], fed: BatchFeed | None = None) -> ApplyOutcome:
+        """Send every unsent batch and follow every job (see the module docstring); ``fed``:
+        add batches still being cut while the first ones are sent (``sync_stream``)."""
         errors: list[BaseException] = []
         self._confirmer = ThreadPoolExecutor(1, thread_name_prefix="sync-confirm")
+        self._fed = fed
         for batch in batches:
             if batch.status == SENT:  # sent by an earlier process: followed from now on
                 self._sent_at[batch.seq] = time.monotonic()
                 self._sent.put(batch)
         follower = self._thread(self._follow, errors, None, "follow")
         senders = self._senders(batches, "remove", REMOVE_SENDERS, errors)
-        if len(self._unsent(batches, "add")) > 1:  # see _senders
+        if fed is not None:
+            senders += [
+                self._thread(self._send_fed, errors, fed, f"add-{n}") for n in range(ADD_SENDERS)
+            ]
+        elif len(self._unsent(batches, "add")) > 1:  # see _senders
             senders += self._senders(batches, "add", ADD_SENDERS, errors)
         else:
             for sender in senders:
@@ -95,13 +105,16 @@ class Applier:
             senders = self._senders(batches, "add", ADD_SENDERS, errors)
         for sender in senders:
             sender.join()
+        if fed is not None:
+            fed.cancel()  # a sender stopped on an error: cut nothing more
         self._senders_done.set()
         follower.join()
         self._confirmer.shutdown(wait=True)
         errors += [exc for f in self._concluded if (exc := f.exception()) is not None]
         if errors:
             raise errors[0]
-        self.outcome.unfinished = sum(b.status in (PENDING, SENDING, SENT) for b in batches)
+        every = batches + (fed.batches if fed is not None else [])
+        self.outcome.unfinished = sum(b.status in (PENDING, SENDING, SENT) for b in every)
         return self.outcome
 
     def _senders(
@@ -129,6 +142,8 @@ class Applier:
                 work(arg)
             except BaseException as exc:  # handed to the main thread, which re-raises it
                 self._stop.set()
+                if self._fed is not None:
+                    self._fed.cancel()  # wakes the senders waiting for a batch
                 errors.append(exc)
 
         thread = threading.Thread(target=guarded, name=f"sync-{name}", daemon=True)
@@ -141,6 +156,14 @@ class Applier:
             try:
                 batch = work.get_nowait()
             except queue.Empty:
+                return
+            self._send(batch)
+
+    def _send_fed(self, fed: BatchFeed) -> None:
+        """Send the batches of ``fed`` as they come, until it ends (several senders share it)."""
+        while not self._stop.is_set():
+            batch = fed.next()
+            if batch is None:
                 return
             self._send(batch)
 

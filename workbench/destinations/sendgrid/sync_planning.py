@@ -6,11 +6,23 @@ without storing anything. ``sync_run`` drives the run around it.
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from workbench import segments
+
+from .export_chunks import ChunkMatcher
 from .lists import list_deleted_error, resolve_list, stored_list_exists
 from .run_record import write_skipped
-from .sync import SyncPlan, guard_problems, plan_sync
+from .sync import (
+    Draft,
+    SyncPlan,
+    draft_plan,
+    find_contacts,
+    finish_plan,
+    guard_problems,
+    lookup_path,
+)
 from .sync_batches import plan_batches
 from .sync_context import AsOf, Context, SyncOptions, desired_members, list_name_of, open_context
 from .sync_state import Batch, save_batches
@@ -30,24 +42,68 @@ def make_plan(
     desired: Future[NormalisedEmails] | None = None,
 ) -> SyncPlan:
     """Plan a run against the current snapshot, with the guards' verdict (``snapshot``,
-    ``desired``: the snapshot's read and the segment's evaluation, already under way).
+    ``desired``: the snapshot's read and the segment's evaluation, already under way)."""
+    with ThreadPoolExecutor(2, thread_name_prefix="sync-draft") as pool:
+        draft = draft_of(ctx, pool, as_of, list_id, snapshot, desired)
+        return finished(ctx, draft)
+
+
+def draft_of(
+    ctx: Context,
+    pool: ThreadPoolExecutor,
+    as_of: AsOf,
+    list_id: str | None,
+    snapshot: Future[pl.DataFrame] | None = None,
+    desired: Future[NormalisedEmails] | None = None,
+    export: Future[list[str]] | None = None,
+) -> Draft:
+    """The run's draft (see ``sync.draft_plan``); its export, if any, under way on ``pool``
+    (``export``: already started by ``first_run_export``).
 
     The snapshot is read from SQLite on a second thread while DuckDB evaluates the segment
     (both release the GIL): at a million members that hides most of the shorter of the two."""
-    with ThreadPoolExecutor(1, thread_name_prefix="sync-snapshot") as pool:
-        if snapshot is None:
-            snapshot = pool.submit(ctx.ws.store.read_snapshot, ctx.name)
-        normalised = desired_members(ctx, as_of) if desired is None else desired.result()
-        plan = plan_sync(
-            activation=ctx.name,
-            list_name=list_name_of(ctx),
-            list_id=list_id,
-            mode=ctx.settings.mode,
-            normalised=normalised,
-            snapshot=snapshot.result(),
-            client=ctx.client,
-            poll_s=ctx.options.poll_s,
-        )
+    if snapshot is None:
+        snapshot = pool.submit(ctx.ws.store.read_snapshot, ctx.name)
+    normalised = desired_members(ctx, as_of) if desired is None else desired.result()
+    return draft_plan(
+        pool,
+        ctx.client,
+        ctx.options.poll_s,
+        activation=ctx.name,
+        list_name=list_name_of(ctx),
+        list_id=list_id,
+        mode=ctx.settings.mode,
+        normalised=normalised,
+        snapshot=snapshot.result(),
+        export=export,
+    )
+
+
+def first_run_export(
+    ctx: Context, pool: ThreadPoolExecutor, as_of: AsOf, snapshot: Future[pl.DataFrame] | None
+) -> Future[list[str]] | None:
+    """The account's export, started on ``pool`` at once when the snapshot is empty and the
+    segment counts so many rows (at least twice what the search path takes) that its lookups
+    will read an export even if half of them lack a usable email: a first run at a million
+    members asks for it 0.25 s sooner than after evaluating the segment. The count takes a
+    few milliseconds in DuckDB; None when the draft must decide."""
+    if snapshot is None or not snapshot.result().is_empty():
+        return None
+    doc = ctx.ws.store.get_segment(ctx.activation.segment)
+    if lookup_path(segments.count(ctx.ws, doc, as_of) // 2) != "export":
+        return None
+    return pool.submit(ctx.client.export_urls, poll_s=ctx.options.poll_s)
+
+
+def finished(ctx: Context, draft: Draft) -> SyncPlan:
+    """The draft's plan: its contacts looked up, with the guards' verdict."""
+    poll_s = ctx.options.poll_s
+    to_add, refused, path = find_contacts(ctx.client, draft.candidates, poll_s, draft.export)
+    return guarded(ctx, finish_plan(draft, to_add, refused, path, ctx.client, poll_s))
+
+
+def guarded(ctx: Context, plan: SyncPlan) -> SyncPlan:
+    """``plan`` with the guards' verdict (why it must wait for approval, if it must)."""
     guards = ctx.settings.guards
     plan.guard_problems.extend(guard_problems(plan, guards.allow_empty, guards.max_remove_fraction))
     return plan
@@ -81,11 +137,23 @@ def plan_fields(plan: SyncPlan) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Streaming:
+    """A run whose adds are sent while the export is read (``Draft.streams``): its draft,
+    the matcher of its candidates, the export's file URLs and the list (found or created)."""
+
+    draft: Draft
+    matcher: ChunkMatcher
+    urls: list[str]
+    list_id: str
+
+
 def plan_run(
     ctx: Context, run_id: int, as_of: AsOf, reconcile_first: bool, recreate_list: bool
-) -> tuple[SyncPlan, list[Batch]]:
+) -> tuple[SyncPlan, list[Batch]] | Streaming:
     """Check the list, plan, and persist the plan as the run's batches and skipped rows; the
-    plan and its batches (as stored).
+    plan and its batches (as stored), or a ``Streaming`` run when its adds can be cut and sent
+    while the export is read (``sync_stream``).
 
     The snapshot is read and the segment evaluated while SendGrid is asked whether the list
     still exists (0.6 s, 0.3 s and 0.15 s at a million members), except in the rare runs that
@@ -93,9 +161,10 @@ def plan_run(
     corrects it (read after). A run without a list finds or creates it while the contacts
     are looked up (``list_for_members``); its error, if any, ends the run once the plan is
     stored, as it would when sending."""
-    with ThreadPoolExecutor(3, thread_name_prefix="sync-plan") as pool:
+    with ThreadPoolExecutor(4, thread_name_prefix="sync-plan") as pool:
         early = None if reconcile_first else pool.submit(ctx.ws.store.read_snapshot, ctx.name)
         desired = pool.submit(desired_members, ctx, as_of)
+        export = None if reconcile_first else first_run_export(ctx, pool, as_of, early)
         had_list = ctx.activation.list_id
         list_id = checked_list_id(ctx, recreate_list)
         if had_list and not list_id:
@@ -106,7 +175,14 @@ def plan_run(
             drift = correct_snapshot(ctx, list_id, desired.result())
             ctx.ws.store.update_run(run_id, drift=drift)
         listed = None if list_id else pool.submit(list_for_members, ctx, desired)
-        plan = make_plan(ctx, as_of, list_id, early, desired)
+        draft = draft_of(ctx, pool, as_of, list_id, early, desired, export)
+        if draft.streams and draft.export is not None:
+            matcher = ChunkMatcher(draft.candidates)  # while SendGrid renders the export
+            urls = draft.export.result()
+            found = listed.result() if listed is not None else list_id
+            if found:
+                return Streaming(draft, matcher, urls, found)
+        plan = finished(ctx, draft)
         batches = persist_plan(ctx, run_id, plan)
         if listed is not None:
             listed.result()

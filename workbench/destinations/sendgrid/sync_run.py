@@ -21,10 +21,11 @@ from . import sync_lock
 from .lists import list_deleted_error, resolve_list, stored_list_exists
 from .run_record import RunRecord, tally
 from .snapshot_after import forecast, keep_snapshot_copy
-from .sync_apply import Applier
+from .sync_apply import Applier, ApplyOutcome
 from .sync_context import AsOf, Context, SyncOptions, list_name_of, open_context
-from .sync_planning import plan_run
+from .sync_planning import Streaming, plan_run
 from .sync_state import Batch, load_batches, unfinished_run
+from .sync_stream import BatchFeed, produce
 
 if TYPE_CHECKING:
     from workbench.workspace import Workspace
@@ -49,16 +50,22 @@ def run(
     with sync_lock.locked(ws.store, name, options.heartbeat_s):
         unfinished = unfinished_run(ws.store, name)
         if unfinished is not None:
-            return apply_run(ctx, int(unfinished["id"]))
+            resumed = apply_run(ctx, int(unfinished["id"]))
+            if not unfinished.get("streaming") or resumed.status != "succeeded":
+                return resumed
+            end_interrupted_stream(ctx, resumed)  # and plan the rest now
         if only_if is not None and not only_if():
             raise RunSkipped(f"activation {name} is not due any more: another process ran it")
         supersede_waiting_runs(ctx)
         run_id = ws.store.create_run(name, {"status": "planned", "segment": ctx.activation.segment})
         started = time.monotonic()
         try:
-            plan, batches = plan_run(ctx, run_id, as_of, reconcile_first, recreate_list)
+            planned = plan_run(ctx, run_id, as_of, reconcile_first, recreate_list)
         except WorkbenchError as exc:
             return fail(ctx, run_id, exc, started)
+        if isinstance(planned, Streaming):
+            return stream_run(ctx, run_id, planned, started)
+        plan, batches = planned
         if plan.guard_problems and not approve:
             message = "waiting for approval: " + "; ".join(plan.guard_problems)
             ws.store.update_run(run_id, status="needs_approval", message=message)
@@ -68,6 +75,40 @@ def run(
             done = apply_run(ctx, run_id, started, list_checked=True, planned=batches)
             keep_snapshot_copy(ws.store, name, plan, batches, predicted)  # read by the next run
         return done
+
+
+def stream_run(ctx: Context, run_id: int, streaming: Streaming, started: float) -> RunRecord:
+    """Send the adds of a ``Streaming`` run while its export is read (``sync_stream``), follow
+    them and record the end, as ``apply_run`` does for a stored plan."""
+    store = ctx.ws.store
+    store.update_run(run_id, status="applying", list_id=streaming.list_id, streaming=True)
+    feed = BatchFeed()
+    with ThreadPoolExecutor(1, thread_name_prefix="sync-stream") as pool:
+        produced = pool.submit(produce, ctx, run_id, streaming, feed)
+        try:
+            outcome = applier_for(ctx, streaming.list_id).apply([], feed)
+            result = produced.result()
+        except WorkbenchError as exc:
+            feed.cancel()
+            return fail(ctx, run_id, exc, started)
+    done = concluded(ctx, run_id, started, feed.batches, outcome)
+    if result is not None:
+        plan, predicted = result
+        keep_snapshot_copy(store, ctx.name, plan, feed.batches, predicted)
+    return done
+
+
+def end_interrupted_stream(ctx: Context, resumed: RunRecord) -> None:
+    """A streaming run was killed before its whole plan was stored: its stored batches are
+    now done (``resumed``), the rest is for a new run, planned against what SendGrid
+    confirmed."""
+    ctx.ws.store.update_run(
+        resumed.id,
+        status="failed",
+        streaming=False,
+        message="stopped while its contacts were read from SendGrid's export: the batches it "
+        "had stored are done, the next run planned the rest",
+    )
 
 
 def supersede_waiting_runs(ctx: Context) -> None:
@@ -107,18 +148,30 @@ def apply_run(
         if stored and not list_checked and not stored_list_exists(ctx.client, list_id):
             raise list_deleted_error(list_name_of(ctx), list_id)
         batches = load_batches(store, run_id) if planned is None else planned
-        applier = Applier(
-            store,
-            ctx.client,
-            ctx.name,
-            list_id,
-            poll_s=ctx.options.poll_s,
-            timeout_s=ctx.options.job_timeout_s,
-            on_list_gone=lambda: list_deleted_error(list_name_of(ctx), list_id),
-        )
-        outcome = applier.apply(batches)
+        outcome = applier_for(ctx, list_id).apply(batches)
     except WorkbenchError as exc:
         return fail(ctx, run_id, exc, started)
+    return concluded(ctx, run_id, started, batches, outcome)
+
+
+def applier_for(ctx: Context, list_id: str) -> Applier:
+    """The applier of a run of ``ctx``'s activation to the list ``list_id``."""
+    return Applier(
+        ctx.ws.store,
+        ctx.client,
+        ctx.name,
+        list_id,
+        poll_s=ctx.options.poll_s,
+        timeout_s=ctx.options.job_timeout_s,
+        on_list_gone=lambda: list_deleted_error(list_name_of(ctx), list_id),
+    )
+
+
+def concluded(
+    ctx: Context, run_id: int, started: float, batches: list[Batch], outcome: ApplyOutcome
+) -> RunRecord:
+    """Record the end of an applied run: its status, message, alarms and counts."""
+    store = ctx.ws.store
     refused = sum(len(b.outcome.get("row_errors") or {}) for b in batches)
     status, message = end_state(outcome.failures, outcome.unfinished, refused)
     alarms = [*store.get_run(run_id).get("alarms", []), *outcome.alarms]
