@@ -107,7 +107,8 @@ def gzip_pieces(data: bytes, inflate: ModuleType = INFLATE) -> Iterator[bytes]:
                 if not tail:
                     if at >= len(data):
                         raise inflate.error("unexpected end of file")
-                    tail, at = view[at : at + _GZIP_BLOCK], at + _GZIP_BLOCK
+                    tail = view[at : at + _GZIP_BLOCK]
+                    at += len(tail)
                 yield inflater.decompress(tail, _PIECE)
                 tail = inflater.unconsumed_tail
             at -= len(inflater.unused_data)  # the next member starts in the last block
