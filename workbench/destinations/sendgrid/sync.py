@@ -10,14 +10,15 @@ Steps (pure apart from the read-only SendGrid calls):
 4. in mirror mode, the removals are the list's real membership (read by an export of the list)
    minus the desired contacts; in managed mode, the confirmed members who left.
 
-Nothing here writes to SendGrid; :mod:`.sync_apply` does, from the persisted plan.
+Nothing here writes to SendGrid; :mod:`.sync_apply` does, from the persisted plan (or, for
+a plan that only adds, from batches cut while the export is read: ``Draft.streams``).
 """
 
 from __future__ import annotations
 
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -27,68 +28,12 @@ from workbench.emails import NormalisedEmails
 from .batching import SEARCH_MAX_EMAILS
 from .client import SendGridClient
 from .contact_frames import MATCH_SCHEMA, matches_from_lookup, matches_of
+from .sync_plan import REMOVE_SCHEMA, SyncPlan
 
 REASON_NOT_CONTACT = "not a SendGrid contact"
 REASON_REFUSED = "SendGrid refuses this address"
 EXPORT_CALLS_ESTIMATE = 5  # 1 create + about 3 polls + 1 download
-REMOVE_SCHEMA = {"email": pl.String, "contact_id": pl.String}
 SKIP_SCHEMA = {"email": pl.String, "reason": pl.String}
-
-
-@dataclass(frozen=True)
-class SyncPlan:
-    """What a run will do: the coverage funnel and the rows to add, remove and skip.
-
-    ``to_add`` has ``email, contact_id, entry`` (the upsert entry as JSON: primary email plus
-    existing identifiers); ``to_remove`` has ``email, contact_id``; ``skipped`` has
-    ``email, reason``. ``to_forget`` (``email, contact_id``) are snapshot rows that leave
-    without an API call: their contact stays on the list through another wanted email, or (in
-    mirror mode) is no longer on it. ``list_size`` is the confirmed list size the guards
-    compare against; ``snapshot`` the confirmed members the plan started from.
-    """
-
-    activation: str
-    list_name: str
-    list_id: str | None
-    mode: str
-    funnel: list[tuple[str, int]]
-    to_add: pl.DataFrame
-    to_remove: pl.DataFrame
-    to_forget: pl.DataFrame
-    skipped: pl.DataFrame
-    unchanged: int
-    list_size: int
-    lookup: str
-    guard_problems: list[str] = field(default_factory=list)
-    snapshot: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REMOVE_SCHEMA))
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """The plan's sizes by name."""
-        return {
-            "to_add": self.to_add.height,
-            "to_remove": self.to_remove.height,
-            "unchanged": self.unchanged,
-            "skipped": self.skipped.height,
-        }
-
-    def skipped_by_reason(self) -> dict[str, int]:
-        """How many rows were skipped, per reason."""
-        return {str(k): int(v) for k, v in self.skipped.get_column("reason").value_counts().rows()}
-
-    def describe(self) -> str:
-        """The plan in a few lines of plain text (for the CLI and logs)."""
-        lines = [f"activation {self.activation} -> list {self.list_name!r} ({self.mode})"]
-        lines += [f"  {step:<28} {count:>10,}" for step, count in self.funnel]
-        lines.append(
-            f"  add {self.to_add.height:,}, remove {self.to_remove.height:,}, "
-            f"unchanged {self.unchanged:,}, skipped {self.skipped.height:,} "
-            f"(contacts found by {self.lookup})"
-        )
-        for reason, count in sorted(self.skipped_by_reason().items()):
-            lines.append(f"    skipped, {reason}: {count:,}")
-        lines += [f"  needs approval: {problem}" for problem in self.guard_problems]
-        return "\n".join(lines)
 
 
 def lookup_path(n: int) -> str:

@@ -6,6 +6,11 @@ failed``. The plan is persisted as the run's batches before anything is sent, so
 run applies exactly the stored plan, and a run killed while ``applying`` is resumed by the
 next start instead of planned anew. Failures of SendGrid end the run as ``failed`` with the
 reason; the snapshot only ever holds what SendGrid confirmed, so nothing is lost.
+
+A plan that only adds, with its contacts found by an export, is not stored whole first: its
+batches are cut, stored and sent while the export is read (``stream_run``, ``sync_stream``).
+A run killed while streaming is resumed like any other, then ends as interrupted, and the same
+start plans the rest.
 """
 
 from __future__ import annotations
