@@ -5,13 +5,17 @@ and match every wanted email before cutting its first upsert. Read in chunks, th
 contacts are decompressed, parsed and matched in a few tens of milliseconds, so the first upsert
 leaves at once; the rest is read while SendGrid's rate limit paces the sends.
 
-``export_frames`` inflates gzip with ``zlib`` piece by piece, cuts the text only at the end of
-a record (a line end outside quotes: cells can hold quoted commas and line breaks) and parses
-each run of records with the file's header, exactly as :func:`.contact_frames.export_frame`
-parses the whole file. ``ChunkMatcher`` hashes and sorts the wanted emails once; a chunk costs
-a sort of its own addresses' hashes, a binary search and a text check of the hits, and a
-boolean per wanted email remembers which are taken (the first contact holding an address keeps
-it, as :func:`.contact_frames.matches_of` decides).
+``export_frames`` inflates gzip piece by piece (python-isal's ISA-L when installed: twice as
+fast as ``zlib``, which it falls back to), cuts the text only at the end of a record (a line
+end outside quotes: cells can hold quoted commas and line breaks) and parses each run of records
+with the file's header, exactly as :func:`.contact_frames.export_frame` parses the whole file;
+the text is copied once, into the run handed to polars. ``ChunkMatcher`` hashes and sorts the
+wanted emails once; a chunk costs a sort of its own addresses' hashes, a binary search and a
+text check of the hits, and a boolean per wanted email remembers which are taken (the first
+contact holding an address keeps it, as :func:`.contact_frames.matches_of` decides).
+
+At a million contacts (``bench/bench_export_chunks.py``) the first 40,000 are read and matched
+in ~0.05 s and the whole file in about the time ``export_frame`` + ``matches_of`` take.
 """
 
 from __future__ import annotations
@@ -217,26 +221,32 @@ class ChunkMatcher:
         self._rows: Positions = np.argsort(keys)  # wanted row of each sorted key
         self._keys = keys[self._rows]
         self._repeated = bool(np.any(self._keys[1:] == self._keys[:-1]))
-        self._taken = np.zeros(len(keys), dtype=np.bool_)  # by sorted key position
-        self._taken_count = 0
+        no_address = self._emails.is_null() | (self._emails == "")  # no contact has it
+        self._taken = no_address.to_numpy()[self._rows]  # by sorted key position
+        self._taken_count = int(np.count_nonzero(self._taken))
 
     def matches(self, contacts: pl.DataFrame) -> pl.DataFrame:
         """MATCH_SCHEMA rows (email, contact_id, entry) of the wanted emails that are an address
         of one of these contacts (the next chunk, in export order), leaving out any email an
         earlier chunk already matched. Rows come in the chunk's order."""
-        addresses = _addresses(contacts)
-        if addresses.height == 0 or self._keys.size == 0:
+        rows, texts = _addresses(contacts)
+        if texts.is_empty() or self._keys.size == 0:
             return pl.DataFrame(schema=MATCH_SCHEMA)
-        texts = addresses.get_column("address")
         found, positions = self._lookup(self._keys_of(texts))
         fresh = ~self._taken[positions]
         found, positions = found[fresh], positions[fresh]
-        wanted_texts = self._emails.gather(self._rows[positions])
-        same = (texts.gather(found) == wanted_texts).fill_null(False).to_numpy()
-        found, positions = self._first_holders(found[same], positions[same])
-        rows = addresses.get_column("row").gather(found)
-        joined = contacts.select("email", "contact_id", *IDENTIFIER_FIELDS)[rows]
-        return match_rows(joined.with_columns(address=texts.gather(found)))
+        matched = texts.gather(found)
+        same = (matched == self._emails.gather(self._rows[positions])).fill_null(False)
+        keep = same.to_numpy()
+        found, positions, matched = found[keep], positions[keep], matched.filter(same)
+        first = self._first_holders(positions)
+        if first is not None:
+            found, matched = found[first], matched.gather(first)
+        if rows is None:  # addresses are the primary emails, one a contact
+            joined = contacts.select("contact_id", *IDENTIFIER_FIELDS)[found]
+            return match_rows(joined.with_columns(email=matched, address=matched))
+        joined = contacts.select("email", "contact_id", *IDENTIFIER_FIELDS)[rows.gather(found)]
+        return match_rows(joined.with_columns(address=matched))
 
     def _keys_of(self, texts: pl.Series) -> npt.NDArray[np.uint64]:
         keyed = texts.to_frame("text").select(self._key(pl.col("text")).cast(pl.UInt64))
@@ -247,35 +257,35 @@ class ChunkMatcher:
         order = np.argsort(keys)
         needles = keys[order]
         low = np.searchsorted(self._keys, needles)
-        if self._repeated:
-            counts = np.searchsorted(self._keys, needles, "right") - low
-            found = np.repeat(order, counts)
-            starts = np.repeat(low - (np.cumsum(counts) - counts), counts)
-            positions = starts + np.arange(found.size)
-        else:
+        if not self._repeated:  # at most one position a key: scatter them in address order
             low = np.minimum(low, self._keys.size - 1)
             hit = self._keys[low] == needles
-            found, positions = order[hit], low[hit]
+            position_of = np.full(keys.size, -1, dtype=np.intp)
+            position_of[order[hit]] = low[hit]
+            found = np.flatnonzero(position_of >= 0)
+            return found, position_of[found]
+        counts = np.searchsorted(self._keys, needles, "right") - low
+        found = np.repeat(order, counts)
+        positions = np.repeat(low - (np.cumsum(counts) - counts), counts) + np.arange(found.size)
         by_address = np.argsort(found, kind="stable")
         return found[by_address], positions[by_address]
 
-    def _first_holders(self, found: Positions, positions: Positions) -> tuple[Positions, Positions]:
-        """Marks the emails taken; an email two addresses of the chunk matched (two contacts
-        share it) stays with the first (``found`` is in chunk order)."""
+    def _first_holders(self, positions: Positions) -> Positions | None:
+        """Marks the emails at ``positions`` taken. None when each is there once, else which
+        to keep: an email two addresses of the chunk matched (two contacts share it) stays
+        with the first (``positions`` are in chunk order)."""
         self._taken[positions] = True
         taken = int(np.count_nonzero(self._taken))
         repeated = taken - self._taken_count < positions.size
         self._taken_count = taken
-        if not repeated:
-            return found, positions
-        first = np.sort(np.unique(positions, return_index=True)[1])
-        return found[first], positions[first]
+        return np.sort(np.unique(positions, return_index=True)[1]) if repeated else None
 
 
-def _addresses(contacts: pl.DataFrame) -> pl.DataFrame:
-    """``row, address`` of every address of the contacts, in order (see addresses_in_order)."""
-    if _has_alternates(contacts):
-        return addresses_in_order(contacts)
-    usable = pl.col("address").is_not_null() & (pl.col("address") != "")
-    primary = contacts.select(address="email").with_row_index("row")
-    return primary.filter(usable)
+def _addresses(contacts: pl.DataFrame) -> tuple[pl.Series | None, pl.Series]:
+    """The contacts' addresses in order (see addresses_in_order) and the row of the contact
+    holding each; None for the rows when the addresses are the primary emails, nulls and ""
+    included (no wanted email is null or "": they never match)."""
+    if not _has_alternates(contacts):
+        return None, contacts.get_column("email")
+    addresses = addresses_in_order(contacts)
+    return addresses.get_column("row"), addresses.get_column("address")
