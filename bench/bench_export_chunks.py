@@ -1,13 +1,15 @@
 """Benchmark: a million-contact export read and matched chunk by chunk versus whole.
 
 Run: ``.venv/bin/python -m bench.bench_export_chunks [--contacts 942000] [--wanted 933000]
-[--repeat 3]``
+[--repeat 3] [--lists]``
 
 The export is synthesised the way the sandbox renders a synced list's contacts (its CSV header,
 an email, empty names and identifiers, ISO times and a random UUID per row, CRLF), gzip level 1
-(~33 MB at 942k rows); the wanted emails are ``--wanted`` of its emails (all but 0.3% present)
+(~33 MB at 942k rows; ``--lists``: every contact on two lists, a quoted cell in every row);
+the wanted emails are ``--wanted`` of its emails (all but 0.3% present)
 in sorted order, as the diff hands them. Prints, best of ``--repeat`` each:
 
+* the CPU seconds of one whole read + match and of one chunked read + match (2 cores shared);
 * ``ChunkMatcher(emails)``: hashing and sorting the wanted emails once (can be done while the
   export job runs);
 * first frame + its matches: from calling ``export_frames`` to the first frame's matches;
@@ -34,13 +36,15 @@ from workbench.destinations.sendgrid.sandbox.export_render import CSV_HEADER
 SETTINGS = [(40_000, 200_000), (30_000, 100_000), (40_000, 400_000), (20_000, 200_000)]
 
 
-def synthetic_export(contacts: int, seed: int = 11) -> tuple[bytes, list[str]]:
-    """A gzip CSV export of ``contacts`` rows as the sandbox renders them, and its emails."""
+def synthetic_export(contacts: int, seed: int = 11, lists: bool = False) -> tuple[bytes, list[str]]:
+    """A gzip CSV export of ``contacts`` rows as the sandbox renders them, and its emails;
+    ``lists``: every contact is on two lists (a quoted cell in every row)."""
     rng = random.Random(seed)
     emails = [f"customer{i}.{rng.randrange(10**6)}@example{i % 50}.com" for i in range(contacts)]
     times = "2026-06-30T12:00:00Z,2026-06-30T12:00:00Z"
+    on = f'"{uuid.UUID(int=1)},{uuid.UUID(int=2)}"' if lists else ""
     rows = (
-        f"{email},,,,,,,,{times},{uuid.UUID(int=rng.getrandbits(128), version=4)}\r\n"
+        f"{email},,,,,,,{on},{times},{uuid.UUID(int=rng.getrandbits(128), version=4)}\r\n"
         for email in emails
     )
     text = (CSV_HEADER + "".join(rows)).encode()
@@ -65,6 +69,13 @@ def best(repeat: int, run: Callable[[], object]) -> tuple[float, object]:
     return min(times), result
 
 
+def cpu_seconds(run: Callable[[], object]) -> float:
+    """The CPU seconds (all threads of this process) one run takes."""
+    started = time.process_time()
+    run()
+    return time.process_time() - started
+
+
 def first_frame_matches(data: bytes, matcher: ChunkMatcher, first_rows: int) -> int:
     """The first frame's match count (its time is what the first upsert waits for)."""
     frames = export_frames(data, "csv", first_rows=first_rows)
@@ -86,8 +97,9 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=942_000)
     parser.add_argument("--wanted", type=int, default=933_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--lists", action="store_true", help="a quoted LIST_IDS cell a row")
     args = parser.parse_args()
-    data, emails = synthetic_export(args.contacts)
+    data, emails = synthetic_export(args.contacts, lists=args.lists)
     wanted = wanted_emails(emails, args.wanted)
     print(f"export {len(data) / 1e6:.1f} MB gzip, {args.contacts:,} contacts, "
           f"{wanted.len():,} wanted", flush=True)  # fmt: skip
@@ -97,6 +109,9 @@ def main() -> None:
     assert isinstance(expected, pl.DataFrame)
     print(f"whole: export_frame {read_s:.3f} s + matches_of {match_s:.3f} s "
           f"= {read_s + match_s:.3f} s")  # fmt: skip
+    whole_cpu = cpu_seconds(lambda: matches_of(wanted, export_frame(data, "csv")))
+    chunked_cpu = cpu_seconds(lambda: chunked(data, wanted, *SETTINGS[0]))
+    print(f"CPU seconds: whole {whole_cpu:.3f}, chunks {chunked_cpu:.3f} (first setting)")
     init_s, _ = best(args.repeat, lambda: ChunkMatcher(wanted))
     print(f"ChunkMatcher(emails) {init_s:.3f} s")
     for first_rows, rows in SETTINGS:
