@@ -55,7 +55,7 @@ from .removal import RemovalResult, remove_batch
 from .transport import JsonText, Transport, fill_path
 
 LISTS_PAGE_SIZE = 1000
-EXPORT_CHUNK_ROWS = (40_000, 200_000)  # a streamed export's first frame, then the others
+EXPORT_CHUNK_ROWS = (40_000, 60_000)  # contacts per export frame: 1-2 upserts each
 _MAX_PAGES = 2000
 
 
