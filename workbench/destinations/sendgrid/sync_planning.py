@@ -86,7 +86,8 @@ def first_run_export(
     segment counts so many rows (at least twice what the search path takes) that its lookups
     will read an export even if half of them lack a usable email: a first run at a million
     members asks for it 0.25 s sooner than after evaluating the segment. The count takes a
-    few milliseconds in DuckDB; None when the draft must decide."""
+    few milliseconds in DuckDB; None when the draft must decide. (A segment of that many rows
+    with almost no usable email then still waits for the export it did not need.)"""
     if snapshot is None or not snapshot.result().is_empty():
         return None
     doc = ctx.ws.store.get_segment(ctx.activation.segment)
