@@ -22,14 +22,14 @@ looked at soon after it ends. SendGrid's clock is mapped onto ours by the smalle
 seen (an answer is never older than the time it reports), which errs on the late side.
 
 Once everything is sent (the tail of a run, where every late look is time the run waits), the
-last job is looked at ``LAST_MARGIN`` over the run times of itself and the job before it:
-while that one waits, from the anchor before it; once it has settled, from its finish plus the
-margin over its own run, which is what a small last job needs (its start after the one before
-it ended varies: the sandbox spent 0.15-0.19 s on a 3,302-row job it should run in 0.1 s).
-The job before the last is due the last job's run time before the last one, so that its look
-(needed anyway) anchors the last job's estimate and its confirmation is done by then; it is
-finished at that time whenever the last job would be finished at its own due time, so the
-early look costs no call the last one would not have cost.
+job before the last is due the last job's run time before the last one: its look (needed
+anyway) anchors the last job's estimate, and its batch is confirmed meanwhile. It is finished
+then whenever the last job would be finished at its own due time, so that look costs no call
+the last one would not have cost. Once it has settled, the last job is due from its finish at
+``LAST_MARGIN`` over its own run plus ``START_SLACK`` of the run of the job before it: a job
+starts some time after the one before it ended, the longer the bigger that one was (the
+sandbox writes its changes out in between: 0.15-0.19 s for a 3,302-row job it runs at 0.1 s,
+after a 30,000-row one of 0.9 s).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ MARGIN = 1.5  # a job is polled at 1.5x its estimated run time: a late poll cost
 OPTIMISTIC_RATE = 30_000.0  # rows/s: the first look at the first job, before any pace is known
 PACE_SAMPLES = 3  # a kind's pace: the slowest of its last 3 jobs SendGrid timed
 LAST_MARGIN = 1.2  # once all is sent, the last job: one early look costs a call, a late one time
-# (over the run times of the last two jobs, see the module docstring)
+START_SLACK = 0.1  # the last job after the one before it settled: that one's run, times this
 LOOK_AGAIN = 0.25  # a job found unfinished past its anchored estimate: again after 1/4 of a run
 
 
@@ -134,7 +134,7 @@ class Schedule:
                 slack = 0.0
                 if self._anchored and base is not None and sent < base + run:
                     if margin == LAST_MARGIN and from_anchor and not run:
-                        slack = (margin - 1) * self._anchor_run  # see the module docstring
+                        slack = START_SLACK * self._anchor_run  # see the module docstring
                     run += duration  # queued behind the anchor: the margin covers the lot
                 else:
                     base, run, from_anchor = start, duration, False

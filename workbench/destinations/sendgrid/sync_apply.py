@@ -178,9 +178,10 @@ class Applier:
         schedule = Schedule(FIRST_POLL_S, max(self.poll_s, FIRST_POLL_S))
         deadline: float | None = None
         while not self._stop.is_set():
-            self._take_sent(waiting, block=not waiting)
+            sending = not self._senders_done.is_set()  # else every sent batch is queued
+            self._take_sent(waiting, block=sending and not waiting)
             if not waiting:
-                if self._senders_done.is_set() and self._sent.empty():
+                if not sending:  # the last batch settled: the run goes on at once
                     return
                 continue
             if deadline is None and self._senders_done.is_set():
