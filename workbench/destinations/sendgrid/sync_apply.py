@@ -191,9 +191,8 @@ class Applier:
             waiting = self._poll_round(waiting, schedule)
 
     def _poll_round(self, waiting: list[Batch], schedule: Schedule) -> list[Batch]:
-        """Poll the newest due job (at the run's tail with the older due ones, see
-        ``_due_along``); if it has started, settle every older one too. Returns the batches
-        still waiting (sleeps until the first is due when none is).
+        """Poll the newest due job (with older due ones at the tail: ``_due_along``); if it
+        has started, settle every older one too. Returns the batches still waiting.
 
         Once everything is sent, a probe that was already finished when first looked at means
         the estimates lag behind SendGrid: the LAST job is looked at once, right away; when it
@@ -226,22 +225,19 @@ class Applier:
 
     @staticmethod
     def _due_along(schedule: Schedule, ready: list[int], probe: int) -> list[int]:
-        """The older due jobs polled at once with the probe: only once all is sent and
-        SendGrid's times anchor the schedule (the run's tail, where each look after another
-        adds a latency to the run). No call is lost on them: were the probe unfinished, they
-        would be due again in the very next round, the probe's unfinished look not moving
-        them."""
-        if not (schedule.all_sent and schedule.anchored):
-            return []
-        return [i for i in ready if i < probe]
+        """The older due jobs polled with the probe once all is sent and SendGrid's times
+        anchor the schedule (the tail: each look after another adds a latency to the run).
+        No call of their own: were the probe unfinished, they would be polled in the next
+        round (an unfinished anchored look without progress moves no other estimate)."""
+        return [i for i in ready if i < probe] if schedule.all_sent and schedule.anchored else []
 
     def _settle_all(self, waiting: list[Batch], indices: list[int]) -> dict[int, ImportJob | None]:
         """``_settle`` the batches at ``indices`` of ``waiting``, at once when several."""
         if len(indices) <= 1:
             return {i: self._settle(waiting[i]) for i in indices}
         with ThreadPoolExecutor(SETTLE_WORKERS, thread_name_prefix="sync-settle") as pool:
-            outcomes = list(pool.map(self._settle, [waiting[i] for i in indices]))
-        return dict(zip(indices, outcomes, strict=True))
+            found = list(pool.map(self._settle, [waiting[i] for i in indices]))
+        return dict(zip(indices, found, strict=True))
 
     def _learn(
         self,
