@@ -68,11 +68,15 @@ class Batch:
     def __repr__(self) -> str:
         return f"Batch(run {self.run_id}, seq {self.seq}, {self.kind}, {self.status})"
 
-    def _parse_rows(self) -> None:
-        if self._rows_json is not None and self._emails is None:
+    def _parse_rows(self) -> tuple[list[str], list[str]]:
+        """The emails and contact ids, parsed from the stored text if not parsed yet (the
+        lists are returned as well as kept: a ``release_rows`` meanwhile cannot empty them)."""
+        emails, contact_ids = self._emails, self._contact_ids
+        if emails is None and self._rows_json is not None:
             rows = json.loads(self._rows_json)
-            self._emails, self._contact_ids = rows["emails"], rows["contact_ids"]
-            self._size = len(rows["emails"])
+            emails, contact_ids = rows["emails"], rows["contact_ids"]
+            self._emails, self._contact_ids, self._size = emails, contact_ids, len(emails)
+        return emails or [], contact_ids or []
 
     @property
     def size(self) -> int:
@@ -89,8 +93,7 @@ class Batch:
     @property
     def emails(self) -> list[str]:
         """The batch's emails (each row of the plan), in order."""
-        self._parse_rows()
-        return self._emails or []
+        return self._parse_rows()[0]
 
     @emails.setter
     def emails(self, emails: list[str]) -> None:
@@ -100,8 +103,7 @@ class Batch:
     @property
     def contact_ids(self) -> list[str]:
         """The contact id of each of ``emails``."""
-        self._parse_rows()
-        return self._contact_ids or []
+        return self._parse_rows()[1]
 
     @contact_ids.setter
     def contact_ids(self, contact_ids: list[str]) -> None:
