@@ -82,3 +82,16 @@ def test_without_a_job_before_it_the_last_job_has_no_slack_to_keep() -> None:
     schedule.kinds[5] = "add"
     (late,) = schedule.plan([(5, 30_000, 4.0)])  # sent after the queue emptied
     assert late.due == pytest.approx(4.0 + LAST_MARGIN * 0.9)
+
+
+def test_a_small_jobs_pace_does_not_slow_the_estimate_of_a_big_one() -> None:
+    clock = Clock()
+    schedule = anchored(clock, all_sent=False)
+    small, _ = schedule.plan([(2, 3_000, 0.2), (1, 30_000, 0.1)])
+    clock.now = 1.2  # 3,000 rows in 0.15 s: 20,000 rows/s, its start included
+    created, ended = 0.2 + SENDGRID_AHEAD, 1.1 + SENDGRID_AHEAD
+    schedule.finished(small, 3_000, 1.0, finished_at=ended, started_at=created)
+    schedule.kinds[4] = "add"
+    big, small_again = schedule.plan([(1, 30_000, 0.1), (4, 3_000, 0.3)])
+    assert big.end - 1.15 == pytest.approx(0.9)  # 30,000 rows at the 30,000-row job's pace
+    assert small_again.end - big.end == pytest.approx(0.15)  # a small one at the small pace

@@ -15,11 +15,12 @@ until it has finished (within a factor of 2).
 When SendGrid says when a job finished (its ``finished_at``), that is used as it is: it is
 where the next job started (the anchor). A job's own run time is from the end of the job
 before it (or its creation, SendGrid's ``started_at``, when later) to its end; each kind of
-job (upserts, removals) takes its pace from the slowest of the last three timed so. The jobs
-queued after the anchor are due at the anchor plus the margin times their run times added
-up, so that one job slower than the last does not cost a look, while the last job is still
-looked at soon after it ends. SendGrid's clock is mapped onto ours by the smallest difference
-seen (an answer is never older than the time it reports), which errs on the late side.
+job (upserts, removals) takes its pace from the slowest of the last three timed so (of those
+at least half as big, when there are). The jobs queued after the anchor are due at the
+anchor plus the margin times their run times added up, so that one job slower than the last
+does not cost a look, while the last job is still looked at soon after it ends. SendGrid's
+clock is mapped onto ours by the smallest difference seen (an answer is never older than the
+time it reports), which errs on the late side.
 
 Once everything is sent (the tail of a run, where every late look is time the run waits), the
 job before the last is due the last job's run time before the last one: its look (needed
@@ -44,7 +45,8 @@ from .polling import rows_done
 MARGIN = 1.5  # a job is polled at 1.5x its estimated run time: a late poll costs no call,
 # an early one does, and the last jobs are caught up by one look at the last (sync_apply)
 OPTIMISTIC_RATE = 30_000.0  # rows/s: the first look at the first job, before any pace is known
-PACE_SAMPLES = 3  # a kind's pace: the slowest of its last 3 jobs SendGrid timed
+PACE_SAMPLES = 3  # a kind's pace: the slowest of its last 3 jobs SendGrid timed (alike in size)
+SAMPLES_KEPT = 8  # timed jobs kept per kind, to find 3 alike in size among them
 LAST_MARGIN = 1.2  # once all is sent, the last job: one early look costs a call, a late one time
 START_SLACK = 0.1  # the last job after the one before it settled: that one's run, times this
 LOOK_AGAIN = 0.25  # a job found unfinished past its anchored estimate: again after 1/4 of a run
@@ -69,7 +71,7 @@ class Schedule:
         self.first_s, self.max_s, self._clock = first_s, max_s, clock
         self.rate = 0.0  # rows per second
         self.kinds: dict[int, str] = {}  # job key -> its kind, for the paces SendGrid timed
-        self._paces: dict[str, list[float]] = {}  # kind -> rows/s of its last timed jobs
+        self._paces: dict[str, list[tuple[int, float]]] = {}  # kind -> (rows, rows/s) timed
         self._end: float | None = None  # when the last settled job should have ended
         self._anchored = False  # _end is a finished_at SendGrid gave
         self._offset: float | None = None  # our clock minus SendGrid's, at most
@@ -88,19 +90,23 @@ class Schedule:
         """True once SendGrid said when a settled job finished (estimates start there)."""
         return self._anchored
 
-    def _rate_of(self, key: int) -> float:
-        """The pace of a job's kind: the slowest of its last ``PACE_SAMPLES`` jobs SendGrid
-        timed (job run times vary by a third); a kind not timed yet while others are (a lone
-        upsert after removals) is given the optimistic pace, not theirs; else the pace learnt
-        without SendGrid's times."""
-        paces = self._paces.get(self.kinds.get(key, ""))
-        if paces:
-            return min(paces)
+    def _rate_of(self, key: int, rows: int) -> float:
+        """The pace of a job of ``rows`` rows: the slowest of the last ``PACE_SAMPLES`` jobs
+        of its kind SendGrid timed (job run times vary by a third), among those at least half
+        its size when there are any (a small job's pace carries its start: 28,000 rows/s for
+        6,690 rows against 35,000 for 30,000 in the sandbox, which would make the next big
+        job's look 0.2 s late); a kind not timed yet while others are (a lone upsert after
+        removals) is given the optimistic pace, not theirs; else the pace learnt without
+        SendGrid's times."""
+        samples = self._paces.get(self.kinds.get(key, ""))
+        if samples:
+            alike = [rate for size, rate in samples if 2 * size >= rows]
+            return min((alike or [rate for _, rate in samples])[-PACE_SAMPLES:])
         return OPTIMISTIC_RATE if self._paces else self.rate
 
-    def _timed(self, key: int, rate: float) -> None:
-        paces = self._paces.setdefault(self.kinds.get(key, ""), [])
-        paces[:] = [*paces[1 - PACE_SAMPLES :], rate]
+    def _timed(self, key: int, rows: int, rate: float) -> None:
+        samples = self._paces.setdefault(self.kinds.get(key, ""), [])
+        samples[:] = [*samples[1 - SAMPLES_KEPT :], (rows, rate)]
 
     def _local(self, stamp: float) -> float:
         """A time on SendGrid's clock on ours (after ``_observe`` of it)."""
@@ -124,7 +130,7 @@ class Schedule:
         from_anchor = self._anchored  # ``base`` is SendGrid's finish of the last settled job
         durations: list[float] = []
         for position, (key, rows, sent) in enumerate(waiting):
-            rate, duration = self._rate_of(key), 0.0
+            rate, duration = self._rate_of(key, rows), 0.0
             if key in self._seen:
                 due, job_end = self._seen[key][:2]
                 base, run, from_anchor = job_end, 0.0, False
@@ -207,7 +213,7 @@ class Schedule:
             began = max([started_at or 0.0, *(f for f in self._finishes if f < finished_at)])
             self._anchor_run = finished_at - began if began else 0.0
             if began and rows > 0:  # its own run: since the job before it ended, or created
-                self._timed(planned.key, rows / max(finished_at - began, 1e-3))
+                self._timed(planned.key, rows, rows / max(finished_at - began, 1e-3))
             self._finishes.append(finished_at)
 
     def unfinished(self, planned: Planned, job: ImportJob, start: float, rows: int) -> None:
@@ -217,8 +223,8 @@ class Schedule:
         it should have started; ``rows`` its size (SendGrid may show no counts before the
         end)."""
         now, done = self._clock(), rows_done(job)
-        if self._anchored and not done and self._rate_of(planned.key) > 0:
-            soon = LOOK_AGAIN * rows / self._rate_of(planned.key)  # it is nearly done
+        if self._anchored and not done and self._rate_of(planned.key, rows) > 0:
+            soon = LOOK_AGAIN * rows / self._rate_of(planned.key, rows)  # it is nearly done
             self._seen[planned.key] = (now + max(soon, self.first_s), now + soon, 0, now)
             return
         earlier = self._seen.get(planned.key)
