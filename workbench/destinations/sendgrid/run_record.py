@@ -143,11 +143,12 @@ def export_log(frame: pl.DataFrame, path: Path) -> Path:
 
 
 def tally(batches: list[Batch]) -> dict[str, int]:
-    """Emails added, removed and failed over a run's batches."""
+    """Emails added, removed and failed over a run's batches (their sizes: the rows are
+    not parsed again)."""
     done = [b for b in batches if b.status == CONFIRMED]
     refused = sum(len(b.outcome.get("row_errors") or {}) for b in done)
     return {
-        "added": sum(len(b.emails) for b in done if b.kind == "add") - refused,
-        "removed": sum(len(b.emails) for b in done if b.kind == "remove"),
-        "failed": sum(len(b.emails) for b in batches if b.status == FAILED) + refused,
+        "added": sum(b.size for b in done if b.kind == "add") - refused,
+        "removed": sum(b.size for b in done if b.kind == "remove"),
+        "failed": sum(b.size for b in batches if b.status == FAILED) + refused,
     }

@@ -201,9 +201,10 @@ class Applier:
         schedule = Schedule(FIRST_POLL_S, max(self.poll_s, FIRST_POLL_S))
         deadline: float | None = None
         while not self._stop.is_set():
-            self._take_sent(waiting, block=not waiting)
+            sending = not self._senders_done.is_set()  # else every sent batch is queued
+            self._take_sent(waiting, block=sending and not waiting)
             if not waiting:
-                if self._senders_done.is_set() and self._sent.empty():
+                if not sending:  # the last batch settled: the run goes on at once
                     return
                 continue
             if deadline is None and self._senders_done.is_set():
@@ -213,8 +214,8 @@ class Applier:
             waiting = self._poll_round(waiting, schedule)
 
     def _poll_round(self, waiting: list[Batch], schedule: Schedule) -> list[Batch]:
-        """Poll the newest due job; if it has started, settle every older one too. Returns the
-        batches still waiting (sleeps until the first is due when none is).
+        """Poll the newest due job (with older due ones at the tail: ``_due_along``); if it
+        has started, settle every older one too. Returns the batches still waiting.
 
         Once everything is sent, a probe that was already finished when first looked at means
         the estimates lag behind SendGrid: the LAST job is looked at once, right away; when it
@@ -236,18 +237,30 @@ class Applier:
         if lagging and not self._speculated:  # everything sent, no SendGrid times: the last
             probe, self._speculated = len(waiting) - 1, True
         first_look = planned[probe].key not in schedule.seen
-        job = self._settle(waiting[probe])
+        found = self._settle_all(waiting, [*self._due_along(schedule, ready, probe), probe])
+        job = found[probe]
         self._behind = job is None and first_look  # finished before we looked: we lag
-        settled: set[int] = set()
         if job is None or rows_done(job) > 0:  # jobs run in order: every older one is done
-            with ThreadPoolExecutor(SETTLE_WORKERS, thread_name_prefix="sync-settle") as pool:
-                outcomes = list(pool.map(self._settle, waiting[:probe]))
-            for index, older in enumerate(outcomes):
-                self._learn(schedule, planned, keys, index, older, timed=False)
-                settled.update([index] if older is None else [])
-        self._learn(schedule, planned, keys, probe, job)
-        settled.update([probe] if job is None else [])
-        return [b for i, b in enumerate(waiting) if i not in settled]
+            found.update(self._settle_all(waiting, [i for i in range(probe) if i not in found]))
+        for index in sorted(found):  # older ones first; one settled behind the probe ended
+            self._learn(schedule, planned, keys, index, found[index], timed=index == probe)
+        return [b for i, b in enumerate(waiting) if i not in found or found[i] is not None]
+
+    @staticmethod
+    def _due_along(schedule: Schedule, ready: list[int], probe: int) -> list[int]:
+        """The older due jobs polled with the probe once all is sent and SendGrid's times
+        anchor the schedule (the tail: each look after another adds a latency to the run).
+        No call of their own: were the probe unfinished, they would be polled in the next
+        round (an unfinished anchored look without progress moves no other estimate)."""
+        return [i for i in ready if i < probe] if schedule.all_sent and schedule.anchored else []
+
+    def _settle_all(self, waiting: list[Batch], indices: list[int]) -> dict[int, ImportJob | None]:
+        """``_settle`` the batches at ``indices`` of ``waiting``, at once when several."""
+        if len(indices) <= 1:
+            return {i: self._settle(waiting[i]) for i in indices}
+        with ThreadPoolExecutor(SETTLE_WORKERS, thread_name_prefix="sync-settle") as pool:
+            found = list(pool.map(self._settle, [waiting[i] for i in indices]))
+        return dict(zip(indices, found, strict=True))
 
     def _learn(
         self,

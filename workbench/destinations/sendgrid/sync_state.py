@@ -37,7 +37,8 @@ class Batch:
     A batch planned or loaded at a million rows keeps its emails and contact ids as the JSON
     text it is stored as (``rows_json``) and parses them only when first asked for: sending
     an add needs only ``entries_json``, so the planned rows never become Python lists on the
-    way from the plan to the first request.
+    way from the plan to the first request. They are parsed once, when first asked for
+    (``release_rows`` drops them again; ``size`` stays known).
     """
 
     def __init__(
@@ -62,31 +63,47 @@ class Batch:
         self._emails = list(emails or []) if self._rows_json is None else None
         self._contact_ids = list(contact_ids or []) if self._rows_json is None else None
         self._contacts: int | None = None
+        self._size: int | None = None
 
     def __repr__(self) -> str:
         return f"Batch(run {self.run_id}, seq {self.seq}, {self.kind}, {self.status})"
 
-    def _parse_rows(self) -> None:
-        if self._rows_json is not None:
+    def _parse_rows(self) -> tuple[list[str], list[str]]:
+        """The emails and contact ids, parsed from the stored text if not parsed yet (the
+        lists are returned as well as kept: a ``release_rows`` meanwhile cannot empty them)."""
+        emails, contact_ids = self._emails, self._contact_ids
+        if emails is None and self._rows_json is not None:
             rows = json.loads(self._rows_json)
-            self._emails, self._contact_ids = rows["emails"], rows["contact_ids"]
+            emails, contact_ids = rows["emails"], rows["contact_ids"]
+            self._emails, self._contact_ids, self._size = emails, contact_ids, len(emails)
+        return emails or [], contact_ids or []
+
+    @property
+    def size(self) -> int:
+        """How many rows (emails) the batch holds; known without parsing them again."""
+        if self._size is None:
+            self._size = len(self.emails)
+        return self._size
+
+    def release_rows(self) -> None:
+        """Drop the parsed rows, their JSON text kept (freeing 1M rows at the end: 0.03 s)."""
+        if self._rows_json is not None:
+            self._emails = self._contact_ids = None
 
     @property
     def emails(self) -> list[str]:
         """The batch's emails (each row of the plan), in order."""
-        self._parse_rows()
-        return self._emails or []
+        return self._parse_rows()[0]
 
     @emails.setter
     def emails(self, emails: list[str]) -> None:
         self._parse_rows()
-        self._emails, self._rows_json = list(emails), None
+        self._emails, self._rows_json, self._size = list(emails), None, None
 
     @property
     def contact_ids(self) -> list[str]:
         """The contact id of each of ``emails``."""
-        self._parse_rows()
-        return self._contact_ids or []
+        return self._parse_rows()[1]
 
     @contact_ids.setter
     def contact_ids(self, contact_ids: list[str]) -> None:
@@ -257,7 +274,8 @@ def confirm_batch(store: Store, activation: str, batch: Batch, gone_ids: set[str
     """Mark a batch confirmed and record its members in the snapshot, atomically.
 
     An add records every (email, contact id); a removal forgets every email (contacts in
-    ``gone_ids`` no longer exist in SendGrid, so they are off the list too).
+    ``gone_ids`` no longer exist in SendGrid, so they are off the list too). The batch then
+    drops its parsed rows (``Batch.release_rows``).
     """
     batch.status = CONFIRMED
     if gone_ids:
@@ -274,6 +292,7 @@ def confirm_batch(store: Store, activation: str, batch: Batch, gone_ids: set[str
         else:
             store.confirm_removed(activation, batch.emails)
         _write_status(con, batch)
+    batch.release_rows()
 
 
 def unfinished_run(store: Store, activation: str) -> dict[str, Any] | None:
