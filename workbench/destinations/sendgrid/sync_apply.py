@@ -179,8 +179,8 @@ class Applier:
         except RemoteNotFound:
             self._raise_if_list_gone()
             raise
+        self._sent_at[batch.seq] = time.monotonic()  # SendGrid's job order, before our write
         set_status(self.store, batch, SENT)
-        self._sent_at[batch.seq] = time.monotonic()
         if not batch.job_ids:  # every contact of a removal was already gone
             confirm_batch(self.store, self.activation, batch, set(batch.contact_ids))
         else:
@@ -281,7 +281,9 @@ class Applier:
             schedule.unfinished(planned[index], job, start, rows)
 
     def _take_sent(self, waiting: list[Batch], block: bool) -> None:
-        """Move newly sent batches to ``waiting`` (waiting briefly for one when ``block``)."""
+        """Move newly sent batches to ``waiting`` (waiting briefly for one when ``block``), in
+        the order SendGrid answered them: with two senders, the batch answered first can be
+        recorded second, and the schedule chains each job from the one before it."""
         try:
             waiting.append(
                 self._sent.get(timeout=FIRST_POLL_S) if block else self._sent.get_nowait()
@@ -289,7 +291,7 @@ class Applier:
             while True:
                 waiting.append(self._sent.get_nowait())
         except queue.Empty:
-            return
+            waiting.sort(key=lambda b: self._sent_at[b.seq])
 
     def _settle(self, batch: Batch) -> ImportJob | None:
         """Check one batch's jobs; None when the batch is done (confirmed, failed or resent),
