@@ -151,8 +151,8 @@ def run_progress(ws: Workspace, run_id: int) -> Progress:
         batches=len(batches),
         confirmed=by_status.get(CONFIRMED, 0),
         failed=by_status.get(FAILED, 0),
-        emails_done=sum(len(b.emails) for b in batches if b.status == CONFIRMED),
-        emails_total=sum(len(b.emails) for b in batches),
+        emails_done=sum(b.size for b in batches if b.status == CONFIRMED),
+        emails_total=sum(b.size for b in batches),
         by_status=by_status,
     )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import DestinationError, RunSkipped, WorkbenchError
@@ -95,6 +95,7 @@ def stream_run(ctx: Context, run_id: int, streaming: Streaming, started: float) 
             result = produced.result()
         except WorkbenchError as exc:
             feed.cancel()
+            wait([produced])  # the cutting stops before the run is recorded as failed
             return fail(ctx, run_id, exc, started)
     done = concluded(ctx, run_id, started, feed.batches, outcome)
     if result is not None:
