@@ -60,3 +60,16 @@ def run_child(script: str, *args: str, timeout_s: float = 60) -> subprocess.Comp
         timeout=timeout_s,
         cwd=Path(__file__).resolve().parents[2],
     )
+
+
+SENDGRID_AHEAD = 1_000.0  # in the schedule tests, SendGrid's clock reads 1,000 s more than ours
+
+
+class HandClock:
+    """A clock the test moves by hand (``clock.now = ...``)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now

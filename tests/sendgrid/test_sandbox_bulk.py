@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sendgrid.helpers import HandClock
 from workbench.destinations.sendgrid.models import ImportJob
 from workbench.destinations.sendgrid.polling import PACE_MARGIN, JobPace
 from workbench.destinations.sendgrid.sandbox import bulk, jobs, plain_upsert, store
@@ -189,16 +190,8 @@ def test_items_with_identifiers_take_the_per_item_path() -> None:
     assert not bulk.email_only([{"external_id": "x1"}])
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_job_pace_waits_for_the_rest_of_a_job_at_its_observed_pace() -> None:
-    clock = _Clock()
+    clock = HandClock()
     pace = JobPace(0.05, 60.0, clock)
     assert pace.next_delay(ImportJob("j1", "pending", requested=30_000)) == 0.05
     clock.now = 2.0
@@ -210,13 +203,13 @@ def test_job_pace_waits_for_the_rest_of_a_job_at_its_observed_pace() -> None:
 
 
 def test_job_pace_without_progress_doubles_up_to_its_cap() -> None:
-    pace = JobPace(0.05, 0.3, _Clock())
+    pace = JobPace(0.05, 0.3, HandClock())
     job = ImportJob("j1", "pending", requested=100)
     assert [pace.next_delay(job) for _ in range(5)] == [0.05, 0.1, 0.2, 0.3, 0.3]
 
 
 def test_job_pace_first_estimates_from_the_rows_done_since_the_job_was_sent() -> None:
-    clock = _Clock()
+    clock = HandClock()
     clock.now = 10.0
     pace = JobPace(0.05, 60.0, clock)
     job = ImportJob("j1", "pending", requested=30_000, updated=3_000)

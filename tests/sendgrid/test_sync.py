@@ -15,8 +15,9 @@ from workbench.destinations.sendgrid.destination import client_for
 from workbench.destinations.sendgrid.sync import (
     REASON_NOT_CONTACT,
     REASON_REFUSED,
+    draft_plan,
     early_export,
-    plan_sync,
+    looked_up,
 )
 from workbench.emails import is_valid_email, normalise_email, normalise_emails
 
@@ -115,15 +116,19 @@ def test_an_address_sendgrid_refuses_is_skipped_and_the_rest_is_found(world: Wor
     known = sorted(world.contacts)[:3]
     frame = pl.DataFrame({"id": [1, 2, 3, 4], "email": [*known, refused]})
     client = client_for(activations.get_destination(world.ws, "sg"), world.ws.settings)
-    plan = plan_sync(
-        activation="t",
-        list_name="t",
-        list_id=None,
-        mode="managed",
-        normalised=normalise_emails(frame, "email", "id"),
-        snapshot=world.ws.store.read_snapshot("t"),
-        client=client,
-    )
+    with ThreadPoolExecutor(1) as pool:
+        draft = draft_plan(
+            pool,
+            client,
+            5.0,
+            activation="t",
+            list_name="t",
+            list_id=None,
+            mode="managed",
+            normalised=normalise_emails(frame, "email", "id"),
+            snapshot=world.ws.store.read_snapshot("t"),
+        )
+        plan = looked_up(draft, client, 5.0)
     assert plan.skipped.rows() == [(refused, REASON_REFUSED)]
     assert plan.to_add["email"].to_list() == known
 

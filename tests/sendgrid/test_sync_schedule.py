@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.sendgrid.helpers import HandClock
 from tests.sendgrid.sync_support import FAST, World, world  # noqa: F401
 from workbench.destinations.sendgrid.job_schedule import Schedule
 from workbench.destinations.sendgrid.models import ImportJob
@@ -15,17 +16,7 @@ from workbench.destinations.sendgrid.models import ImportJob
 JOB_POLLS = "GET /v3/marketing/contacts/imports/{id}"
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def paced(clock: Clock) -> Schedule:
+def paced(clock: HandClock) -> Schedule:
     """A schedule that saw a first job half done after 1 s: 50 rows/s."""
     schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
     (first,) = schedule.plan([(0, 100, 0.0)])
@@ -36,7 +27,7 @@ def paced(clock: Clock) -> Schedule:
 
 
 def test_without_a_pace_only_the_oldest_job_gets_an_early_look() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
     first, second = schedule.plan([(0, 100, 0.0), (1, 100, 0.0)])
     assert first.due == pytest.approx(0.05) and second.due >= 30
@@ -45,7 +36,7 @@ def test_without_a_pace_only_the_oldest_job_gets_an_early_look() -> None:
 
 
 def test_progress_sets_the_pace_and_the_next_look_comes_when_the_rest_is_done() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = paced(clock)
     assert schedule.rate == pytest.approx(50)
     (again,) = schedule.plan([(0, 100, 0.0)])
@@ -53,7 +44,7 @@ def test_progress_sets_the_pace_and_the_next_look_comes_when_the_rest_is_done() 
 
 
 def test_later_jobs_chain_from_estimated_ends_not_from_a_late_poll() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = paced(clock)
     head, second, third = schedule.plan([(0, 100, 0.0), (1, 100, 0.5), (2, 50, 0.6)])
     assert (second.due, third.due) == pytest.approx((2.0 + 3.0, 4.0 + 1.5))  # one after another
@@ -65,7 +56,7 @@ def test_later_jobs_chain_from_estimated_ends_not_from_a_late_poll() -> None:
 
 
 def test_without_progress_the_pace_comes_from_how_long_the_first_job_took() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
     silent = ImportJob("j0", "pending", requested=0)  # SendGrid may show no counts until done
     looks = []
@@ -88,7 +79,7 @@ def test_without_progress_the_pace_comes_from_how_long_the_first_job_took() -> N
 
 
 def test_a_job_looked_at_long_after_it_ended_takes_its_pace_from_sendgrids_times() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
     removal, upsert = schedule.plan([(0, 100, 0.0), (1, 9_000, 0.0)])
     clock.now = 0.6  # SendGrid says the 100-row removal ran 10 ms; we looked after 0.6 s

@@ -7,22 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.sendgrid.helpers import SENDGRID_AHEAD, HandClock
 from workbench.destinations.sendgrid.job_schedule import MARGIN, Schedule
 
-SENDGRID_AHEAD = 1_000.0  # SendGrid's clock reads 1,000 s more than ours
 
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def timed_first_job(clock: Clock) -> Schedule:
+def timed_first_job(clock: HandClock) -> Schedule:
     """Three upserts sent at 0, 0.1 and 0.2 s; the first, created at 0.05 s, ran 0.9 s and was
     seen done at 1.0 s (SendGrid says it finished at 0.95 s, our time)."""
     schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
@@ -36,7 +25,7 @@ def timed_first_job(clock: Clock) -> Schedule:
 
 
 def test_queued_jobs_are_due_from_the_anchor_with_one_margin_over_their_run_times() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = timed_first_job(clock)
     assert schedule.anchored
     second, last = schedule.plan([(1, 30_000, 0.1), (2, 3_000, 0.2)])
@@ -50,7 +39,7 @@ def test_queued_jobs_are_due_from_the_anchor_with_one_margin_over_their_run_time
 
 
 def test_a_job_sent_after_the_queue_emptied_starts_when_it_was_sent() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = timed_first_job(clock)
     schedule.kinds[5] = "add"
     (late,) = schedule.plan([(5, 30_000, 4.0)])
@@ -58,7 +47,7 @@ def test_a_job_sent_after_the_queue_emptied_starts_when_it_was_sent() -> None:
 
 
 def test_each_kind_of_job_keeps_the_pace_sendgrid_timed_for_it() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = timed_first_job(clock)
     schedule.kinds[7] = "remove"
     (removal,) = schedule.plan([(7, 100, 1.1)])
@@ -72,7 +61,7 @@ def test_each_kind_of_job_keeps_the_pace_sendgrid_timed_for_it() -> None:
 
 
 def test_a_queued_jobs_own_run_starts_when_the_job_before_it_ended() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = timed_first_job(clock)
     second, _ = schedule.plan([(1, 30_000, 0.1), (2, 3_000, 0.2)])
     clock.now = 2.1  # created at 0.1 s but queued behind the first until 0.95 s: ran 1.05 s
@@ -85,7 +74,7 @@ def test_a_queued_jobs_own_run_starts_when_the_job_before_it_ended() -> None:
 
 
 def test_without_sendgrids_times_nothing_is_anchored() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
     (first,) = schedule.plan([(0, 100, 0.0)])
     clock.now = 0.2
@@ -106,7 +95,7 @@ def test_a_job_status_gives_sendgrids_start_and_finish_as_unix_seconds() -> None
 
 
 def test_a_kind_not_timed_yet_is_not_given_the_pace_of_another() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
     schedule.kinds.update({0: "remove", 1: "add"})
     (removal,) = schedule.plan([(0, 100, 0.0)])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.sendgrid.helpers import SENDGRID_AHEAD, HandClock
 from workbench.destinations.sendgrid.job_schedule import (
     LAST_MARGIN,
     MARGIN,
@@ -13,20 +14,8 @@ from workbench.destinations.sendgrid.job_schedule import (
     Schedule,
 )
 
-SENDGRID_AHEAD = 1_000.0  # SendGrid's clock reads 1,000 s more than ours
 
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def anchored(clock: Clock, all_sent: bool = True) -> Schedule:
+def anchored(clock: HandClock, all_sent: bool = True) -> Schedule:
     """Three upserts sent at 0, 0.1 and 0.2 s; the first ran 0.9 s and was seen done at 1.0 s
     (SendGrid says it finished at 0.95 s: the anchor is 1.0 s on our clock, the late side)."""
     schedule = Schedule(first_s=0.05, max_s=30, clock=clock)
@@ -40,7 +29,7 @@ def anchored(clock: Clock, all_sent: bool = True) -> Schedule:
 
 
 def test_once_all_is_sent_the_job_before_the_last_is_due_the_last_ones_run_earlier() -> None:
-    schedule = anchored(Clock())
+    schedule = anchored(HandClock())
     before, last = schedule.plan([(1, 30_000, 0.1), (2, 3_000, 0.2)])
     assert last.due == pytest.approx(1.0 + LAST_MARGIN * (0.9 + 0.09))
     assert before.due == pytest.approx(last.due - 0.09)  # not 1.0 + MARGIN * 0.9
@@ -48,13 +37,13 @@ def test_once_all_is_sent_the_job_before_the_last_is_due_the_last_ones_run_earli
 
 
 def test_while_sending_the_job_before_the_last_keeps_its_own_margin() -> None:
-    schedule = anchored(Clock(), all_sent=False)
+    schedule = anchored(HandClock(), all_sent=False)
     before, _ = schedule.plan([(1, 30_000, 0.1), (2, 3_000, 0.2)])
     assert before.due == pytest.approx(1.0 + MARGIN * 0.9)
 
 
 def test_a_big_last_job_leaves_the_one_before_it_its_earlier_own_due() -> None:
-    schedule = anchored(Clock())
+    schedule = anchored(HandClock())
     schedule.kinds[3] = "add"
     before, last = schedule.plan([(1, 30_000, 0.1), (3, 30_000, 0.2)])
     assert last.due == pytest.approx(1.0 + LAST_MARGIN * 1.8)
@@ -62,7 +51,7 @@ def test_a_big_last_job_leaves_the_one_before_it_its_earlier_own_due() -> None:
 
 
 def test_the_last_job_keeps_some_slack_after_the_job_before_it() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = anchored(clock)
     before, _ = schedule.plan([(1, 30_000, 0.1), (2, 3_000, 0.2)])
     clock.now = before.due  # seen done: SendGrid says it ended at 1.85 s (it ran 0.9 s)
@@ -77,7 +66,7 @@ def test_the_last_job_keeps_some_slack_after_the_job_before_it() -> None:
 
 
 def test_without_a_job_before_it_the_last_job_has_no_slack_to_keep() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = anchored(clock)
     schedule.kinds[5] = "add"
     (late,) = schedule.plan([(5, 30_000, 4.0)])  # sent after the queue emptied
@@ -85,7 +74,7 @@ def test_without_a_job_before_it_the_last_job_has_no_slack_to_keep() -> None:
 
 
 def test_a_small_jobs_pace_does_not_slow_the_estimate_of_a_big_one() -> None:
-    clock = Clock()
+    clock = HandClock()
     schedule = anchored(clock, all_sent=False)
     small, _ = schedule.plan([(2, 3_000, 0.2), (1, 30_000, 0.1)])
     clock.now = 1.2  # 3,000 rows in 0.15 s: 20,000 rows/s, its start included

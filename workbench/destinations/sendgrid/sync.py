@@ -138,31 +138,9 @@ def draft_plan(
     return Draft(activation, list_name, list_id, mode, normalised, snapshot, diff, export)
 
 
-def plan_sync(
-    *,
-    activation: str,
-    list_name: str,
-    list_id: str | None,
-    mode: str,
-    normalised: NormalisedEmails,
-    snapshot: pl.DataFrame,
-    client: SendGridClient,
-    poll_s: float = 5.0,
-) -> SyncPlan:
-    """Plan one run (reads SendGrid, writes nothing); see the module docstring."""
-    with ThreadPoolExecutor(1, thread_name_prefix="sync-export") as pool:
-        draft = draft_plan(
-            pool,
-            client,
-            poll_s,
-            activation=activation,
-            list_name=list_name,
-            list_id=list_id,
-            mode=mode,
-            normalised=normalised,
-            snapshot=snapshot,
-        )
-        to_add, refused, path = find_contacts(client, draft.candidates, poll_s, draft.export)
+def looked_up(draft: Draft, client: SendGridClient, poll_s: float) -> SyncPlan:
+    """The draft's plan once its candidates are looked up (by the export under way, if any)."""
+    to_add, refused, path = find_contacts(client, draft.candidates, poll_s, draft.export)
     return finish_plan(draft, to_add, refused, path, client, poll_s)
 
 

@@ -18,9 +18,8 @@ from .sync import (
     Draft,
     SyncPlan,
     draft_plan,
-    find_contacts,
-    finish_plan,
     guard_problems,
+    looked_up,
     lookup_path,
 )
 from .sync_batches import plan_batches
@@ -98,9 +97,7 @@ def first_run_export(
 
 def finished(ctx: Context, draft: Draft) -> SyncPlan:
     """The draft's plan: its contacts looked up, with the guards' verdict."""
-    poll_s = ctx.options.poll_s
-    to_add, refused, path = find_contacts(ctx.client, draft.candidates, poll_s, draft.export)
-    return guarded(ctx, finish_plan(draft, to_add, refused, path, ctx.client, poll_s))
+    return guarded(ctx, looked_up(draft, ctx.client, ctx.options.poll_s))
 
 
 def guarded(ctx: Context, plan: SyncPlan) -> SyncPlan:
