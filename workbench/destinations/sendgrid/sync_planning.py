@@ -1,6 +1,7 @@
 """Planning one run of an activation: check the list, evaluate the segment, read the snapshot,
-look up contacts, and store the plan as the run's batches (``plan_run``); ``preview`` plans
-without storing anything. ``sync_run`` drives the run around it.
+look up contacts, and store the plan as the run's batches (``plan_run``), or hand a plan that
+only adds from an export to ``sync_stream`` (``Streaming``); ``preview`` plans without storing
+anything. ``sync_run`` drives the run around it.
 """
 
 from __future__ import annotations
