@@ -148,7 +148,7 @@ def contacts_by_address(contacts: pl.DataFrame) -> pl.DataFrame:
     ``address`` plus the contact's columns; like ``setdefault`` over the contacts in order."""
     usable = pl.col("address").is_not_null() & (pl.col("address") != "")
     primary = contacts.with_columns(address=pl.col("email")).filter(usable)
-    if not _has_alternates(contacts) and primary.get_column("address").n_unique() == primary.height:
+    if not has_alternates(contacts) and primary.get_column("address").n_unique() == primary.height:
         return primary  # the common case: one address per contact, all distinct
     first = addresses_in_order(contacts).unique(subset="address", keep="first", maintain_order=True)
     return first.join(contacts.with_row_index("row"), on="row", how="left").drop("row")
@@ -167,7 +167,8 @@ def addresses_in_order(contacts: pl.DataFrame) -> pl.DataFrame:
     return addresses.filter(pl.col("address").is_not_null() & (pl.col("address") != ""))
 
 
-def _has_alternates(contacts: pl.DataFrame) -> bool:
+def has_alternates(contacts: pl.DataFrame) -> bool:
+    """Whether any contact of ``contacts`` has an alternate email."""
     return bool(contacts.get_column("alternate_emails").list.len().max() or 0)
 
 
@@ -179,7 +180,7 @@ def matches_of(emails: pl.Series, contacts: pl.DataFrame) -> pl.DataFrame:
     when no email found two contacts (they would be next to each other), no address that
     matters is shared and the answer is the one :func:`contacts_by_address` gives, without
     counting a million distinct addresses first."""
-    if not _has_alternates(contacts):
+    if not has_alternates(contacts):
         found = match_rows(_joined_on_primary(emails, contacts))
         matched = found.get_column("email")
         if not (matched == matched.shift(1)).any():
@@ -187,12 +188,13 @@ def matches_of(emails: pl.Series, contacts: pl.DataFrame) -> pl.DataFrame:
     return _matches(emails, contacts_by_address(contacts))
 
 
-def _hash_key(texts: pl.Expr) -> pl.Expr:
+def hash_key(texts: pl.Expr) -> pl.Expr:
+    """The 64-bit hash emails are matched by (then checked as text)."""
     return texts.hash()
 
 
 def _joined_on_primary(
-    emails: pl.Series, contacts: pl.DataFrame, key: Callable[[pl.Expr], pl.Expr] = _hash_key
+    emails: pl.Series, contacts: pl.DataFrame, key: Callable[[pl.Expr], pl.Expr] = hash_key
 ) -> pl.DataFrame:
     """``emails`` (as ``address``) joined to the contacts whose primary email they are, with
     the columns an entry needs, exactly as a join on the text gives it, in about 60% of the
@@ -200,7 +202,7 @@ def _joined_on_primary(
     then drops the pairs whose texts differ (a hash collision; equal texts always match).
     ``key``: the hash (tests pass a weak one to see collisions handled)."""
     slim = contacts.select("email", "contact_id", *IDENTIFIER_FIELDS).rechunk()
-    wanted = _compact(emails.rename("address")).to_frame()  # the diff's are sorted views
+    wanted = compact_texts(emails.rename("address")).to_frame()  # the diff's are sorted views
     wanted = wanted.with_columns(key=key(pl.col("address")))
     numbered = slim.select(key=key(pl.col("email"))).with_row_index("row")
     pairs = wanted.join(numbered, on="key", maintain_order="left")
@@ -210,12 +212,12 @@ def _joined_on_primary(
         *IDENTIFIER_FIELDS,
         address=pairs.get_column("address"),
         email=pairs.get_column("address"),  # the same text, read in order
-        contact_id=_compact(found.get_column("contact_id")),
+        contact_id=compact_texts(found.get_column("contact_id")),
     )
     return joined if same.all() else joined.filter(same)
 
 
-def _compact(texts: pl.Series) -> pl.Series:
+def compact_texts(texts: pl.Series) -> pl.Series:
     """``texts`` gathered from all over a column (a sort or a join keeps only pointers into
     the old buffers), copied into one buffer in order: each later pass over them (hashing,
     comparing, batching, the snapshot) then reads memory in order. At 933k sorted emails this

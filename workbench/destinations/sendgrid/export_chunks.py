@@ -34,12 +34,12 @@ from workbench.errors import DestinationError
 from .contact_frames import (
     GZIP_MAGIC,
     MATCH_SCHEMA,
-    _compact,
-    _has_alternates,
-    _hash_key,
     addresses_in_order,
+    compact_texts,
     csv_contacts,
     export_frame,
+    has_alternates,
+    hash_key,
     match_rows,
     wanted_columns,
 )
@@ -212,11 +212,11 @@ class ChunkMatcher:
     """The wanted emails matched to an export's contacts one chunk at a time, in export order:
     together the chunks' matches are what ``matches_of(emails, all contacts)`` gives."""
 
-    def __init__(self, emails: pl.Series, key: Callable[[pl.Expr], pl.Expr] = _hash_key) -> None:
+    def __init__(self, emails: pl.Series, key: Callable[[pl.Expr], pl.Expr] = hash_key) -> None:
         """emails: the unique normalised emails to look up (any order). ``key``: the 64-bit
         hash the lookup sorts (tests pass a weak one: colliding texts are still told apart)."""
         self._key = key
-        self._emails = _compact(emails.rename("address"))
+        self._emails = compact_texts(emails.rename("address"))
         keys = self._keys_of(self._emails)
         self._rows: Positions = np.argsort(keys)  # wanted row of each sorted key
         self._keys = keys[self._rows]
@@ -285,7 +285,7 @@ def _addresses(contacts: pl.DataFrame) -> tuple[pl.Series | None, pl.Series]:
     """The contacts' addresses in order (see addresses_in_order) and the row of the contact
     holding each; None for the rows when the addresses are the primary emails, nulls and ""
     included (no wanted email is null or "": they never match)."""
-    if not _has_alternates(contacts):
+    if not has_alternates(contacts):
         return None, contacts.get_column("email")
     addresses = addresses_in_order(contacts)
     return addresses.get_column("row"), addresses.get_column("address")
